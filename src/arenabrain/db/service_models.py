@@ -1,0 +1,22 @@
+"""Tables the service itself needs, outside either domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from arenabrain.db.base import Base
+from arenabrain.db.timestamps import UtcText
+
+
+class SchedulerLease(Base):
+    """One row per named lease; the holder runs the scheduled jobs until `expires_at`."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcText())
+    expires_at: Mapped[datetime] = mapped_column(UtcText())
