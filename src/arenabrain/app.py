@@ -1,0 +1,99 @@
+"""The FastAPI application: lifespan (context, scheduler), middleware, errors and routers."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import ModuleType
+
+import httpx
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arenabrain import __version__
+from arenabrain.clock import Clock
+from arenabrain.logging import configure_logging, get_logger
+from arenabrain.runtime import open_context
+from arenabrain.scheduler import Scheduler
+from arenabrain.settings import Settings, load_settings
+from arenabrain.web import admin_session, health
+from arenabrain.web.access_log import AccessLogMiddleware
+from arenabrain.web.errors import install_error_handlers
+
+# Each domain contributes `routes.router` and registers its jobs when `jobs` is imported.
+DOMAINS = {"arena": "arenabrain.arena", "credits": "arenabrain.credits"}
+
+
+def _optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:  # a domain still being built
+        if exc.name != name:
+            raise
+        return None
+
+
+def enabled_domains(settings: Settings) -> list[str]:
+    flags = {"arena": settings.arena_enabled, "credits": settings.credits_enabled}
+    return [DOMAINS[name] for name, on in flags.items() if on]
+
+
+class SandboxHeaderMiddleware:
+    """In sandbox mode every response says so."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def mark(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-arenabrain-sandbox", b"true"))
+            await send(message)
+
+        await self.app(scope, receive, mark if scope["type"] == "http" else send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.secret_values())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log = get_logger()
+        missing = settings.missing_arena_secrets()
+        if settings.arena_enabled and missing:
+            mode = "failing closed" if settings.is_production else "using development fallbacks"
+            log.warning(f"arena secrets not configured; {mode}", count=len(missing))
+        if settings.sandbox:
+            log.warning("SANDBOX MODE: every upstream is an in-process emulator; no real money moves")
+        async with open_context(settings, clock=clock, transports=transports) as ctx:
+            app.state.ctx = ctx
+            scheduler = Scheduler(ctx) if settings.scheduler_enabled else None
+            if scheduler is not None:
+                await scheduler.start()
+            log.info("arenabrain started", version=__version__, sandbox=settings.sandbox)
+            try:
+                yield
+            finally:
+                if scheduler is not None:
+                    await scheduler.stop()
+
+    app = FastAPI(title="arenabrain", version=__version__, lifespan=lifespan)
+    install_error_handlers(app, production=settings.is_production)
+    app.include_router(health.router)
+    app.include_router(admin_session.router)
+    for package in enabled_domains(settings):
+        _optional_module(f"{package}.jobs")
+        routes = _optional_module(f"{package}.routes")
+        if routes is not None:
+            app.include_router(routes.router)
+    app.add_middleware(AccessLogMiddleware)
+    if settings.sandbox:
+        app.add_middleware(SandboxHeaderMiddleware)
+    return app

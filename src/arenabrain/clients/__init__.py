@@ -1,0 +1,1 @@
+"""Upstream clients: one per upstream, speaking its dialect and returning our types."""

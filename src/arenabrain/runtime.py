@@ -1,0 +1,48 @@
+"""Building and closing a `Context`: shared by the web app's lifespan, the CLI and tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+
+from arenabrain.clients.http import build_upstreams
+from arenabrain.clock import Clock, SystemClock
+from arenabrain.context import Context
+from arenabrain.db.engine import Database
+from arenabrain.db.migrate import upgrade_async
+from arenabrain.logging import get_logger
+from arenabrain.settings import Settings
+
+
+@asynccontextmanager
+async def open_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    migrate: bool = True,
+) -> AsyncIterator[Context]:
+    """Migrate the database, open the clients, and yield the context; close everything after.
+
+    In sandbox mode the upstreams are the in-process emulators unless `transports` is given."""
+    log = get_logger()
+    extras = {}
+    if settings.sandbox and transports is None:
+        from arenabrain.sandbox import Sandbox, World
+
+        sandbox = Sandbox(World(clock=clock) if clock is not None else None)
+        clock = clock or sandbox.world.clock
+        transports = sandbox.transports()
+        extras["sandbox"] = sandbox
+    if migrate:
+        await upgrade_async(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url())
+    http = build_upstreams(settings, transports)
+    ctx = Context(settings=settings, db=db, clock=clock or SystemClock(), http=http, log=log, extras=extras)
+    try:
+        yield ctx
+    finally:
+        await http.aclose()
+        await db.dispose()

@@ -1,0 +1,199 @@
+"""The in-process scheduler: a registry of cron jobs that domain modules fill, run by
+APScheduler in the one process that holds the database lease.
+
+Every process may start the scheduler; each firing first checks the lease, so only the holder
+runs jobs (and every job is idempotent at the database level anyway)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+
+from arenabrain.context import Context
+from arenabrain.db.service_models import SchedulerLease
+from arenabrain.logging import get_logger
+
+Job = Callable[[Context], Awaitable[Any]]
+LEASE_NAME = "scheduler"
+LEASE_TTL = timedelta(seconds=60)
+LEASE_RENEW_SECONDS = 20
+_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass(frozen=True)
+class CronJob:
+    name: str
+    crontab: str
+    func: Job
+
+
+class JobRegistry:
+    def __init__(self) -> None:
+        self.jobs: dict[str, CronJob] = {}
+
+    def cron(self, name: str, crontab: str, func: Job) -> None:
+        """Register `func(ctx)` to run on a standard five-field crontab schedule (UTC)."""
+        crontab_trigger(crontab)  # reject a bad expression at import time, not at start-up
+        self.jobs[name] = CronJob(name, crontab, func)
+
+
+registry = JobRegistry()
+
+
+def crontab_trigger(expression: str) -> CronTrigger:
+    """A UTC trigger for a standard crontab expression.
+
+    Standard cron numbers weekdays from Sunday (0 or 7); APScheduler 3 numbers them from
+    Monday, so numeric weekdays are rewritten as names before parsing."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron expression must have 5 fields: {expression!r}")
+    fields[4] = _weekday_names(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
+
+
+def _weekday_names(field: str) -> str:
+    def name(token: str) -> str:
+        return _WEEKDAYS[int(token)] if token.isdigit() else token
+
+    parts = []
+    for part in field.split(","):
+        step = ""
+        if "/" in part:
+            part, step = part.split("/", 1)
+            step = "/" + step
+        if "-" in part:
+            low, high = part.split("-", 1)
+            if low.isdigit() and high.isdigit() and int(high) == 7 and int(low) > 0:
+                parts.append(f"{name(low)}-sat" + step)
+                parts.append("sun")
+                continue
+            part = f"{name(low)}-{name(high)}"
+        else:
+            part = name(part)
+        parts.append(part + step)
+    return ",".join(parts)
+
+
+class Lease:
+    """A named row that one process holds until it expires; renewed while held."""
+
+    def __init__(self, ctx: Context, name: str = LEASE_NAME, holder: str | None = None) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+
+    async def try_acquire(self) -> bool:
+        """Take or renew the lease; True while this process holds it."""
+        now = self.ctx.clock.now()
+        expires = now + LEASE_TTL
+        table = SchedulerLease.__table__
+        async with self.ctx.db.write() as session:
+            renewed = await session.execute(
+                update(table)
+                .where(table.c.name == self.name)
+                .where((table.c.holder == self.holder) | (table.c.expires_at < now))
+                .values(holder=self.holder, acquired_at=now, expires_at=expires)
+            )
+            held = renewed.rowcount == 1
+        if not held:
+            try:
+                async with self.ctx.db.write() as session:
+                    await session.execute(
+                        insert(table).values(
+                            name=self.name, holder=self.holder, acquired_at=now, expires_at=expires
+                        )
+                    )
+                held = True
+            except IntegrityError:
+                held = False
+        self.held = held
+        return held
+
+    async def release(self) -> None:
+        if not self.held:
+            return
+        table = SchedulerLease.__table__
+        async with self.ctx.db.write() as session:
+            await session.execute(
+                update(table)
+                .where(table.c.name == self.name, table.c.holder == self.holder)
+                .values(expires_at=self.ctx.clock.now() - LEASE_TTL)
+            )
+        self.held = False
+
+
+async def run_job(ctx: Context, job: CronJob, lease: Lease | None = None) -> Any:
+    """Run one job once: skipped unless this process holds the lease; failures are logged."""
+    log = get_logger(job=job.name)
+    if lease is not None and not lease.held:
+        log.debug("job skipped: another process holds the scheduler lease")
+        return None
+    structlog.contextvars.bind_contextvars(job=job.name)
+    try:
+        result = await job.func(ctx)
+        log.info("job finished")
+        return result
+    except Exception as exc:
+        log.error("job failed", err=exc)
+        return None
+    finally:
+        structlog.contextvars.unbind_contextvars("job")
+
+
+class Scheduler:
+    """APScheduler plus the lease keeper, started and stopped by the app's lifespan."""
+
+    def __init__(self, ctx: Context, jobs: JobRegistry = registry) -> None:
+        self.ctx = ctx
+        self.jobs = jobs
+        self.lease = Lease(ctx)
+        self.aps = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        self._keeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._keep_lease_once()
+        for job in self.jobs.jobs.values():
+            self.aps.add_job(
+                run_job, crontab_trigger(job.crontab), args=(self.ctx, job, self.lease), id=job.name
+            )
+        self.aps.start()
+        self._keeper = asyncio.create_task(self._keep_lease())
+
+    async def _keep_lease_once(self) -> None:
+        try:
+            await self.lease.try_acquire()
+        except Exception as exc:  # a busy database must not stop the process
+            self.lease.held = False
+            get_logger().warning("scheduler lease check failed", err=exc)
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_SECONDS)
+            await self._keep_lease_once()
+
+    async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        try:
+            await self.lease.release()
+        except Exception as exc:
+            get_logger().warning("scheduler lease release failed", err=exc)

@@ -1,0 +1,142 @@
+"""Authentication for the three route families, each a FastAPI dependency.
+
+- Cron (`/api/cron/*`): `Authorization: Bearer <CRON_SECRET>`; fails closed in production when
+  the secret is unset.
+- CreditBrain API: `Authorization: Bearer <API_AUTH_TOKEN>`, with a per-IP brute-force guard.
+- Admin: the `forecaster_admin` cookie, an HMAC-signed timestamp valid for 7 days.
+
+Dependencies run before body validation, so an unauthenticated bad request gets 401, not 400."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, TimestampSigner
+
+from arenabrain.clock import Clock
+from arenabrain.context import Context
+from arenabrain.web.client_ip import client_ip
+from arenabrain.web.errors import TooManyRequests, Unauthorized
+from arenabrain.web.ratelimit import FixedWindowLimiter
+
+BEARER = re.compile(r"^Bearer\s+(.+)$")
+ADMIN_COOKIE = "forecaster_admin"
+ADMIN_SESSION_SECONDS = 7 * 24 * 3600
+RATE_MESSAGE = "Too many requests. Please try again later."
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_ctx)]
+
+
+def tokens_match(given: str, expected: str) -> bool:
+    """Constant-time comparison of UTF-8 bytes."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def bearer_token(request: Request) -> str | None:
+    match = BEARER.match(request.headers.get("authorization", ""))
+    return match.group(1).strip() if match else None
+
+
+class Guards:
+    """The per-process rate limiters, built once per app on the injected clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.cron = FixedWindowLimiter(10, 60, clock)
+        self.admin = FixedWindowLimiter(30, 60, clock)
+        self.login_failures = FixedWindowLimiter(5, 600, clock)
+        self.api_failures = FixedWindowLimiter(5, 900, clock)
+
+
+def guards(ctx: Context) -> Guards:
+    found: Guards | None = ctx.extras.get("guards")
+    if found is None:
+        found = ctx.extras["guards"] = Guards(ctx.clock)
+    return found
+
+
+def ip_of(request: Request, ctx: Context) -> str:
+    return client_ip(request, ctx.settings.trust_proxy_headers)
+
+
+async def require_cron(request: Request, ctx: ContextDep) -> None:
+    limiter = guards(ctx).cron
+    key = ip_of(request, ctx)
+    if not limiter.hit(key):
+        raise TooManyRequests(RATE_MESSAGE, limiter.retry_after(key))
+    secret = ctx.settings.arena_secret("cron_secret")
+    token = bearer_token(request)
+    if not secret or token is None or not tokens_match(token, secret):
+        raise Unauthorized()
+
+
+async def require_api_token(request: Request, ctx: ContextDep) -> None:
+    limiter = guards(ctx).api_failures
+    key = ip_of(request, ctx)
+    if limiter.blocked(key):
+        raise TooManyRequests(
+            "Too many failed authentication attempts. Try again later.", limiter.retry_after(key)
+        )
+    expected = ctx.settings.api_auth_token
+    token = bearer_token(request)
+    if expected is None or token is None or not tokens_match(token, expected.get_secret_value()):
+        limiter.hit(key)
+        raise Unauthorized()
+    limiter.reset(key)
+
+
+class _ClockSigner(TimestampSigner):
+    def __init__(self, secret: str, clock: Clock) -> None:
+        super().__init__(secret, salt="forecaster-admin-session", digest_method="sha256")
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock.now().timestamp())
+
+
+def issue_admin_token(secret: str, clock: Clock) -> str:
+    return _ClockSigner(secret, clock).sign("admin").decode()
+
+
+def admin_token_valid(token: str | None, secret: str | None, clock: Clock) -> bool:
+    """Valid when signed with `secret`, not older than 7 days and not from the future."""
+    if not token or not secret:
+        return False
+    signer = _ClockSigner(secret, clock)
+    try:
+        value, signed_at = signer.unsign(token, max_age=ADMIN_SESSION_SECONDS, return_timestamp=True)
+    except BadSignature:
+        return False
+    return value == b"admin" and signed_at.timestamp() <= clock.now().timestamp()
+
+
+def admin_session_valid(request: Request, ctx: Context) -> bool:
+    settings = ctx.settings
+    if settings.is_production and settings.admin_password is None:
+        return False
+    return admin_token_valid(
+        request.cookies.get(ADMIN_COOKIE), settings.arena_secret("admin_session_secret"), ctx.clock
+    )
+
+
+async def require_admin(request: Request, ctx: ContextDep) -> None:
+    if admin_session_valid(request, ctx):
+        return  # a valid session bypasses the admin rate limit
+    limiter = guards(ctx).admin
+    key = ip_of(request, ctx)
+    if not limiter.hit(key):
+        raise TooManyRequests(RATE_MESSAGE, limiter.retry_after(key))
+    raise Unauthorized()
+
+
+CronAuth = Depends(require_cron)
+ApiAuth = Depends(require_api_token)
+AdminAuth = Depends(require_admin)

@@ -1,0 +1,133 @@
+"""Health: the arena's `/api/health` and the CreditBrain runbook's `/health/live` and `/health/ready`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from arenabrain.context import Context
+from arenabrain.web.auth import ContextDep
+
+router = APIRouter()
+DEPENDENCY_TIMEOUT_S = 3.0
+PROCESS_STARTED = time.monotonic()
+
+
+def iso_timestamp(ctx: Context) -> str:
+    moment = ctx.clock.now()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def uptime_seconds() -> float:
+    return round(time.monotonic() - PROCESS_STARTED, 3)
+
+
+async def database_ok(ctx: Context) -> bool:
+    try:
+        async with ctx.db.read() as session:
+            return (await session.execute(text("SELECT 1"))).scalar() == 1
+    except Exception:
+        return False
+
+
+async def openrouter_ok(ctx: Context) -> bool:
+    """The credits endpoint with the management key when there is one, else the public catalog."""
+    key = ctx.settings.openrouter_management_key
+    try:
+        if key is not None:
+            response = await ctx.http.openrouter.get(
+                "credits", headers={"Authorization": f"Bearer {key.get_secret_value()}"}
+            )
+        else:
+            response = await ctx.http.openrouter.get("models")
+    except Exception:
+        return False
+    return response.is_success
+
+
+async def within_deadline(check: Awaitable[bool]) -> bool:
+    try:
+        return await asyncio.wait_for(check, DEPENDENCY_TIMEOUT_S)
+    except (TimeoutError, asyncio.TimeoutError):
+        return False
+
+
+@router.get("/health/live")
+async def live(ctx: ContextDep) -> dict[str, Any]:
+    """Always 200 while the process runs."""
+    return {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
+
+
+@router.get("/health/ready")
+async def ready(ctx: ContextDep) -> JSONResponse:
+    """Database and OpenRouter, checked concurrently with a 3 s limit each; 503 when degraded."""
+    started = time.perf_counter()
+    openrouter, database = await asyncio.gather(
+        within_deadline(openrouter_ok(ctx)), within_deadline(database_ok(ctx))
+    )
+    healthy = openrouter and database
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "timestamp": iso_timestamp(ctx),
+        "uptime": uptime_seconds(),
+        "dependencies": {"openrouter": openrouter, "database": database},
+        "responseTimeMs": round((time.perf_counter() - started) * 1000),
+    }
+    return JSONResponse(body, 200 if healthy else 503)
+
+
+async def _integrity_check(ctx: Context) -> dict[str, str]:
+    try:
+        async with ctx.db.read() as session:
+            orphans = (
+                await session.execute(
+                    text(
+                        "SELECT COUNT(*) FROM positions p "
+                        "LEFT JOIN agents a ON a.id = p.agent_id WHERE a.id IS NULL"
+                    )
+                )
+            ).scalar()
+    except Exception:
+        return {"status": "error", "message": "Integrity check unavailable"}
+    if orphans:
+        return {"status": "error", "message": "Integrity issues detected"}
+    return {"status": "ok"}
+
+
+@router.get("/api/health")
+async def arena_health(ctx: ContextDep) -> JSONResponse:
+    """Database, configuration completeness and a data-integrity probe; never names a secret."""
+    database = (
+        {"status": "ok"}
+        if await within_deadline(database_ok(ctx))
+        else {"status": "error", "message": "Database unavailable"}
+    )
+    settings = ctx.settings
+    complete = settings.openrouter_api_key is not None and all(
+        settings.arena_secret(name) for name in ("cron_secret", "admin_password")
+    )
+    environment = (
+        {"status": "ok"}
+        if complete
+        else {"status": "error", "message": "Required configuration is incomplete"}
+    )
+    checks = {
+        "database": database,
+        "environment": environment,
+        "data_integrity": await _integrity_check(ctx),
+    }
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    body: dict[str, Any] = {
+        "status": "ok" if healthy else "error",
+        "timestamp": iso_timestamp(ctx),
+        "checks": checks,
+    }
+    if settings.sandbox:
+        body["sandbox"] = True
+    return JSONResponse(body, 200 if healthy else 503)
