@@ -1,0 +1,1 @@
+"""Forecaster Arena: language models paper-trading Polymarket in weekly cohorts."""

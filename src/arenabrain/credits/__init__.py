@@ -1,0 +1,1 @@
+"""CreditBrain: Bags fees to OpenRouter credits for token holders."""
