@@ -66,7 +66,11 @@ def crontab_trigger(expression: str) -> CronTrigger:
 
 def _weekday_names(field: str) -> str:
     def name(token: str) -> str:
-        return _WEEKDAYS[int(token)] if token.isdigit() else token
+        if not token.isdigit():
+            return token
+        if int(token) > 7:
+            raise ValueError(f"day of week out of range: {token}")
+        return _WEEKDAYS[int(token)]
 
     parts = []
     for part in field.split(","):

@@ -9,6 +9,7 @@ Dependencies run before body validation, so an unauthenticated bad request gets 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from typing import Annotated
@@ -95,7 +96,7 @@ async def require_api_token(request: Request, ctx: ContextDep) -> None:
 
 class _ClockSigner(TimestampSigner):
     def __init__(self, secret: str, clock: Clock) -> None:
-        super().__init__(secret, salt="forecaster-admin-session", digest_method="sha256")
+        super().__init__(secret, salt="forecaster-admin-session", digest_method=hashlib.sha256)
         self._clock = clock
 
     def get_timestamp(self) -> int:

@@ -63,9 +63,8 @@ def install_error_handlers(app: FastAPI, *, production: bool) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        # Domain errors are written for their reader, so even a 503 keeps its message.
         message = exc.message
-        if production and exc.status_code >= 500:
-            message = INTERNAL_MESSAGE
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         return JSONResponse(error_body(message, exc.status_code, **exc.extra), exc.status_code, headers=headers)
 
