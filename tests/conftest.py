@@ -74,9 +74,7 @@ async def ctx(settings: Settings, clock: FrozenClock, sandbox: Sandbox) -> Async
 
 
 @pytest.fixture
-def make_client(
-    clock: FrozenClock, sandbox: Sandbox
-) -> Callable[[Settings], Any]:
+def make_client(clock: FrozenClock, sandbox: Sandbox) -> Callable[[Settings], Any]:
     """An httpx client over the app (lifespan running), talking to the sandbox upstreams."""
 
     def make(settings: Settings) -> Any:
@@ -107,7 +105,9 @@ class _client:
 
 
 @pytest.fixture
-async def client(make_client: Callable[[Settings], Any], settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    make_client: Callable[[Settings], Any], settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(settings) as http:
         yield http
 

@@ -76,10 +76,16 @@ def test_configured_secrets_and_holder_keys_are_redacted_everywhere() -> None:
 
 async def test_access_line_per_request(client: httpx.AsyncClient, capsys) -> None:  # type: ignore[no-untyped-def]
     await client.get("/health/live?probe=1")
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    records = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     access = [r for r in records if "req" in r]
     assert access, "no access line written"
     line = access[-1]
-    assert line["req"] == {"method": "GET", "url": "/health/live?probe=1", "remoteAddress": "203.0.113.7"}
+    assert line["req"] == {
+        "method": "GET",
+        "url": "/health/live?probe=1",
+        "remoteAddress": "203.0.113.7",
+    }
     assert line["res"] == {"statusCode": 200}
     assert isinstance(line["responseTime"], float)

@@ -8,7 +8,15 @@ import pytest
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
 from arenabrain.runtime import open_context
-from arenabrain.scheduler import LEASE_TTL, CronJob, JobRegistry, Lease, Scheduler, crontab_trigger, run_job
+from arenabrain.scheduler import (
+    LEASE_TTL,
+    CronJob,
+    JobRegistry,
+    Lease,
+    Scheduler,
+    crontab_trigger,
+    run_job,
+)
 
 SATURDAY_NOON = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
 
@@ -55,7 +63,9 @@ async def test_released_lease_is_taken_at_once(ctx: Context) -> None:
     assert await second.try_acquire() is True
 
 
-async def test_two_app_instances_on_one_database_run_each_job_once(settings, clock, sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_two_app_instances_on_one_database_run_each_job_once(
+    settings, clock, sandbox
+) -> None:  # type: ignore[no-untyped-def]
     runs: list[str] = []
 
     async def job(ctx: Context) -> None:
@@ -63,9 +73,10 @@ async def test_two_app_instances_on_one_database_run_each_job_once(settings, clo
 
     jobs = JobRegistry()
     jobs.cron("count", "* * * * *", job)
-    async with open_context(settings, clock=clock, transports=sandbox.transports()) as one, open_context(
-        settings, clock=clock, transports=sandbox.transports()
-    ) as two:
+    async with (
+        open_context(settings, clock=clock, transports=sandbox.transports()) as one,
+        open_context(settings, clock=clock, transports=sandbox.transports()) as two,
+    ):
         schedulers = [Scheduler(one, jobs), Scheduler(two, jobs)]
         for scheduler in schedulers:
             await scheduler.start()

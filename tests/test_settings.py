@@ -81,7 +81,9 @@ RANGES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "low", "high", "below", "above"), RANGES, ids=[r[0] for r in RANGES])
+@pytest.mark.parametrize(
+    ("name", "low", "high", "below", "above"), RANGES, ids=[r[0] for r in RANGES]
+)
 def test_range_edges(name: str, low: str, high: str | None, below: str, above: str | None) -> None:
     load_settings({name: low})
     if high is not None:
@@ -95,8 +97,18 @@ def test_range_edges(name: str, low: str, high: str | None, below: str, above: s
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("Yes", True),
-     ("false", False), ("False", False), ("0", False), ("no", False), ("NO", False)],
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("Yes", True),
+        ("false", False),
+        ("False", False),
+        ("0", False),
+        ("no", False),
+        ("NO", False),
+    ],
 )
 def test_boolean_words(text: str, expected: bool) -> None:
     assert parse_bool(text) is expected
@@ -124,17 +136,33 @@ def test_every_problem_is_reported_at_once() -> None:
         )
     message = str(caught.value)
     assert message.startswith("Invalid configuration:")
-    for name in ("PORT", "FEE_THRESHOLD_SOL", "DRY_RUN", "SOLANA_NETWORK", "DISTRIBUTION_MODE",
-                 "BAGS_API_KEY", "HELIUS_API_KEY", "OPENROUTER_MANAGEMENT_KEY", "API_AUTH_TOKEN"):
+    for name in (
+        "PORT",
+        "FEE_THRESHOLD_SOL",
+        "DRY_RUN",
+        "SOLANA_NETWORK",
+        "DISTRIBUTION_MODE",
+        "BAGS_API_KEY",
+        "HELIUS_API_KEY",
+        "OPENROUTER_MANAGEMENT_KEY",
+        "API_AUTH_TOKEN",
+    ):
         assert f"  - {name}:" in message
     assert len(caught.value.problems) == 10
 
 
 def test_credits_required_variables_ignore_placeholders() -> None:
     with pytest.raises(SettingsError) as caught:
-        load_settings({"CREDITS_ENABLED": "1", "BAGS_API_KEY": "<from bags.fm/developers>",
-                       "HELIUS_API_KEY": "h", "OPENROUTER_MANAGEMENT_KEY": "m", "API_AUTH_TOKEN": "t",
-                       "KEY_ENCRYPTION_KEY": "k" * 32})
+        load_settings(
+            {
+                "CREDITS_ENABLED": "1",
+                "BAGS_API_KEY": "<from bags.fm/developers>",
+                "HELIUS_API_KEY": "h",
+                "OPENROUTER_MANAGEMENT_KEY": "m",
+                "API_AUTH_TOKEN": "t",
+                "KEY_ENCRYPTION_KEY": "k" * 32,
+            }
+        )
     assert caught.value.problems == ["BAGS_API_KEY: required when CREDITS_ENABLED is true"]
 
 
@@ -155,8 +183,13 @@ def test_signer_key_accepts_base58_and_json_array() -> None:
 
 
 def test_aliases_for_node_env_and_public_urls() -> None:
-    settings = load_settings({"NODE_ENV": "production", "NEXT_PUBLIC_SITE_URL": "https://x.example",
-                              "NEXT_PUBLIC_GITHUB_URL": "https://github.example/r"})
+    settings = load_settings(
+        {
+            "NODE_ENV": "production",
+            "NEXT_PUBLIC_SITE_URL": "https://x.example",
+            "NEXT_PUBLIC_GITHUB_URL": "https://github.example/r",
+        }
+    )
     assert settings.is_production
     assert settings.site_url == "https://x.example"
     assert settings.github_url == "https://github.example/r"
@@ -170,14 +203,23 @@ def test_key_limit_reset_accepts_null() -> None:
 def test_database_url_overrides_path() -> None:
     settings = load_settings({"DATABASE_URL": "postgresql://u:p@h/db", "DATABASE_PATH": "x.db"})
     assert settings.resolved_database_url() == "postgresql+asyncpg://u:p@h/db"
-    assert load_settings({"DATABASE_PATH": "x.db"}).resolved_database_url() == "sqlite+aiosqlite:///x.db"
+    assert (
+        load_settings({"DATABASE_PATH": "x.db"}).resolved_database_url()
+        == "sqlite+aiosqlite:///x.db"
+    )
 
 
 def test_helius_url_is_built_from_network_and_key_unless_overridden() -> None:
-    assert load_settings({"HELIUS_API_KEY": "abc"}).resolved_helius_rpc_url() == "https://mainnet.helius-rpc.com/?api-key=abc"
+    assert (
+        load_settings({"HELIUS_API_KEY": "abc"}).resolved_helius_rpc_url()
+        == "https://mainnet.helius-rpc.com/?api-key=abc"
+    )
     devnet = load_settings({"HELIUS_API_KEY": "abc", "SOLANA_NETWORK": "devnet"})
     assert devnet.resolved_helius_rpc_url() == "https://devnet.helius-rpc.com/?api-key=abc"
-    assert load_settings({"HELIUS_RPC_URL": "http://rpc.local"}).resolved_helius_rpc_url() == "http://rpc.local"
+    assert (
+        load_settings({"HELIUS_RPC_URL": "http://rpc.local"}).resolved_helius_rpc_url()
+        == "http://rpc.local"
+    )
 
 
 def test_arena_secrets_fall_back_in_development_and_fail_closed_in_production() -> None:
@@ -199,3 +241,21 @@ def test_secret_values_lists_configured_secrets() -> None:
     settings = load_settings({"CRON_SECRET": "cron-123", "API_AUTH_TOKEN": "tok-456"})
     assert {"cron-123", "tok-456"} <= set(settings.secret_values())
     assert isinstance(settings, Settings)
+
+
+def test_env_example_documents_every_variable_and_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    text = example.read_text()
+    missing = [name.upper() for name in Settings.model_fields if name.upper() not in text]
+    assert missing == []
+    values = {k: v for k, v in dotenv_values(example).items() if v is not None}
+    settings = load_settings(values)
+    assert (
+        settings.port == 3001
+        and settings.dry_run is False
+        and settings.cron_expression == "0 */6 * * *"
+    )

@@ -71,7 +71,9 @@ def create_app(
             mode = "failing closed" if settings.is_production else "using development fallbacks"
             log.warning(f"arena secrets not configured; {mode}", count=len(missing))
         if settings.sandbox:
-            log.warning("SANDBOX MODE: every upstream is an in-process emulator; no real money moves")
+            log.warning(
+                "SANDBOX MODE: every upstream is an in-process emulator; no real money moves"
+            )
         async with open_context(settings, clock=clock, transports=transports) as ctx:
             app.state.ctx = ctx
             scheduler = Scheduler(ctx) if settings.scheduler_enabled else None

@@ -23,7 +23,9 @@ from arenabrain.context import Context
 from arenabrain.logging import configure_logging
 from arenabrain.settings import Settings, SettingsError, load_settings, read_environment
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="arenabrain: Forecaster Arena and CreditBrain.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="arenabrain: Forecaster Arena and CreditBrain."
+)
 console = Console()
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 T = TypeVar("T")
@@ -41,7 +43,9 @@ def settings_or_exit(**overrides: str) -> Settings:
         raise typer.Exit(2) from None
 
 
-def run_with_context(func: Callable[[Context], Awaitable[T]], settings: Settings | None = None) -> T:
+def run_with_context(
+    func: Callable[[Context], Awaitable[T]], settings: Settings | None = None
+) -> T:
     """Run one job function with a freshly opened context (migrated database, clients)."""
     from arenabrain.runtime import open_context
 
@@ -72,7 +76,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def show(result: Any, json_out: bool, columns: Sequence[str] | None = None, title: str | None = None) -> None:
+def show(
+    result: Any, json_out: bool, columns: Sequence[str] | None = None, title: str | None = None
+) -> None:
     """Print a result as JSON (`--json`) or as a Rich table (lists) / key-value table (objects)."""
     data = plain(result)
     if json_out:
@@ -109,8 +115,12 @@ def _cell(value: Any) -> str:
 
 @app.command("serve")
 def serve(
-    sandbox: Annotated[bool, typer.Option("--sandbox", help="Serve against the in-process emulators.")] = False,
-    host: Annotated[str | None, typer.Option("--host", help="Listen address (default HOST).")] = None,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Serve against the in-process emulators.")
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen address (default HOST).")
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Listen port (default PORT).")] = None,
 ) -> None:
     """Run the HTTP service (and, when SCHEDULER_ENABLED, the scheduler)."""

@@ -17,7 +17,12 @@ from typing import Any, TextIO
 
 import structlog
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 REDACTED = "[REDACTED]"
 # Holder keys are never configured values, so their shape is removed as well.
 _KEY_PATTERN = re.compile(r"sk-or-v1-[A-Za-z0-9]{8,}")
@@ -34,7 +39,9 @@ class SecretRedactor:
         # Longest first, so a secret that contains another is removed whole.
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def __call__(self, _logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    def __call__(
+        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         return {key: self._clean(value) for key, value in event.items()}
 
     def _clean(self, value: Any) -> Any:
@@ -82,7 +89,9 @@ def _shape(_logger: Any, method: str, event: MutableMapping[str, Any]) -> Mutabl
 _current_level = logging.INFO
 
 
-def configure_logging(level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None) -> None:
+def configure_logging(
+    level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
     """Configure structlog and the standard library to write JSON lines at `level`."""
     global _current_level
     _current_level = LEVELS.get(level, logging.INFO)
@@ -115,7 +124,9 @@ def configure_logging(level: str = "info", secrets: Iterable[str] = (), stream: 
     )
     root = logging.getLogger()
     root.handlers = [handler]
-    root.setLevel(max(_current_level, logging.INFO) if _current_level > logging.DEBUG else logging.INFO)
+    root.setLevel(
+        max(_current_level, logging.INFO) if _current_level > logging.DEBUG else logging.INFO
+    )
     for noisy in ("uvicorn.access", "httpx", "httpcore", "aiosqlite", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -40,7 +40,9 @@ async def open_context(
         await upgrade_async(settings.resolved_database_url())
     db = Database(settings.resolved_database_url())
     http = build_upstreams(settings, transports)
-    ctx = Context(settings=settings, db=db, clock=clock or SystemClock(), http=http, log=log, extras=extras)
+    ctx = Context(
+        settings=settings, db=db, clock=clock or SystemClock(), http=http, log=log, extras=extras
+    )
     try:
         yield ctx
     finally:

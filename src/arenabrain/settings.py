@@ -207,7 +207,9 @@ class Settings(BaseSettings):
         key = self.helius_api_key.get_secret_value() if self.helius_api_key else ""
         return f"https://{host}.helius-rpc.com/?api-key={key}"
 
-    def arena_secret(self, name: Literal["cron_secret", "admin_password", "admin_session_secret"]) -> str | None:
+    def arena_secret(
+        self, name: Literal["cron_secret", "admin_password", "admin_session_secret"]
+    ) -> str | None:
         """The configured secret, the documented development fallback, or None (fail closed)."""
         value: SecretStr | None = getattr(self, name)
         if value is not None:
@@ -279,7 +281,9 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
     except ValidationError as exc:
         problems.extend(_describe(error, raw) for error in exc.errors())
     if _flag(raw.get("CREDITS_ENABLED")):
-        missing = [name for name in CREDITS_REQUIRED if (raw.get(name) or "").strip() in PLACEHOLDERS]
+        missing = [
+            name for name in CREDITS_REQUIRED if (raw.get(name) or "").strip() in PLACEHOLDERS
+        ]
         problems.extend(f"{name}: required when CREDITS_ENABLED is true" for name in missing)
     signer = raw.get("SIGNER_PRIVATE_KEY")
     if signer and signer.strip() not in PLACEHOLDERS:
@@ -321,7 +325,11 @@ def _init_values(raw: Mapping[str, str]) -> dict[str, str]:
     """Map environment names onto field names (and their aliases) for validation."""
     names: dict[str, str] = {}
     for field_name, field in Settings.model_fields.items():
-        aliases = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else []
+        aliases = (
+            field.validation_alias.choices
+            if isinstance(field.validation_alias, AliasChoices)
+            else []
+        )
         for alias in [field_name.upper(), *[str(a) for a in aliases]]:
             if alias in raw:
                 names[field_name] = raw[alias]

@@ -70,18 +70,24 @@ BAD_HEADERS = {
 
 
 @pytest.mark.parametrize("headers", BAD_HEADERS.values(), ids=BAD_HEADERS.keys())
-async def test_cron_rejects_bad_credentials(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+async def test_cron_rejects_bad_credentials(
+    http: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
     response = await http.post("/api/cron/job", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"] == "Unauthorized"
 
 
 async def test_cron_accepts_the_secret_with_any_whitespace(http: httpx.AsyncClient) -> None:
-    response = await http.post("/api/cron/job", headers={"Authorization": f"Bearer   {CRON_SECRET}"})
+    response = await http.post(
+        "/api/cron/job", headers={"Authorization": f"Bearer   {CRON_SECRET}"}
+    )
     assert response.status_code == 200
 
 
-async def test_cron_fails_closed_in_production_without_secret(make_settings, clock, sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_cron_fails_closed_in_production_without_secret(
+    make_settings, clock, sandbox
+) -> None:  # type: ignore[no-untyped-def]
     from arenabrain.runtime import open_context
 
     settings = make_settings(APP_ENV="production", CRON_SECRET="")
@@ -89,7 +95,9 @@ async def test_cron_fails_closed_in_production_without_secret(make_settings, clo
         transport = httpx.ASGITransport(app=build_app(ctx))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             for token in ("", "dev-secret", "undefined"):
-                response = await client.post("/api/cron/job", headers={"Authorization": f"Bearer {token}"})
+                response = await client.post(
+                    "/api/cron/job", headers={"Authorization": f"Bearer {token}"}
+                )
                 assert response.status_code == 401
 
 
@@ -100,7 +108,9 @@ async def test_cron_uses_dev_fallback_outside_production(make_settings, clock, s
     async with open_context(settings, clock=clock, transports=sandbox.transports()) as ctx:
         transport = httpx.ASGITransport(app=build_app(ctx))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.post("/api/cron/job", headers={"Authorization": "Bearer dev-secret"})
+            response = await client.post(
+                "/api/cron/job", headers={"Authorization": "Bearer dev-secret"}
+            )
             assert response.status_code == 200
 
 
@@ -115,10 +125,17 @@ async def test_unauthenticated_bad_body_gets_401_not_400(http: httpx.AsyncClient
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Token x"}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {CRON_SECRET}"}],
+    [
+        {},
+        {"Authorization": "Token x"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {CRON_SECRET}"},
+    ],
     ids=["missing", "scheme", "wrong", "cron secret"],
 )
-async def test_api_rejects_bad_credentials(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+async def test_api_rejects_bad_credentials(
+    http: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
     response = await http.post("/api/strategies", json={"amount": 1}, headers=headers)
     assert response.status_code == 401
     assert response.json() == {"error": "Unauthorized", "statusCode": 401}
@@ -128,7 +145,11 @@ async def test_api_blocks_an_ip_after_five_failures_even_with_the_right_token(
     http: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
     for _ in range(5):
-        assert (await http.post("/api/strategies", json={"amount": 1}, headers={"Authorization": "Bearer x"})).status_code == 401
+        assert (
+            await http.post(
+                "/api/strategies", json={"amount": 1}, headers={"Authorization": "Bearer x"}
+            )
+        ).status_code == 401
     good = {"Authorization": f"Bearer {API_TOKEN}"}
     blocked = await http.post("/api/strategies", json={"amount": 1}, headers=good)
     assert blocked.status_code == 429
@@ -159,7 +180,9 @@ async def test_admin_login_sets_a_strict_http_only_cookie(http: httpx.AsyncClien
         ({"password": "wrong"}, 401, "Invalid password"),
     ],
 )
-async def test_admin_login_rejects_bad_input(http: httpx.AsyncClient, body: object, status: int, message: str) -> None:
+async def test_admin_login_rejects_bad_input(
+    http: httpx.AsyncClient, body: object, status: int, message: str
+) -> None:
     response = await http.post("/api/admin/login", json=body)
     assert response.status_code == status
     assert response.json()["error"] == message
@@ -177,7 +200,9 @@ async def test_admin_login_locks_out_after_five_failures_for_ten_minutes(
     assert (await login(http)).status_code == 200
 
 
-async def test_admin_login_is_unavailable_in_production_without_secrets(make_settings, clock, sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_login_is_unavailable_in_production_without_secrets(
+    make_settings, clock, sandbox
+) -> None:  # type: ignore[no-untyped-def]
     from arenabrain.runtime import open_context
 
     settings = make_settings(APP_ENV="production", ADMIN_SESSION_SECRET="")
@@ -199,13 +224,17 @@ async def test_admin_rejects_expired_cookie(http: httpx.AsyncClient, clock: Froz
     assert (await http.get("/api/admin/stats")).status_code == 401
 
 
-async def test_admin_accepts_cookie_just_inside_seven_days(http: httpx.AsyncClient, clock: FrozenClock) -> None:
+async def test_admin_accepts_cookie_just_inside_seven_days(
+    http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
     await login(http)
     clock.advance(days=6, hours=23)
     assert (await http.get("/api/admin/stats")).status_code == 200
 
 
-async def test_admin_rejects_forged_and_future_cookies(http: httpx.AsyncClient, clock: FrozenClock) -> None:
+async def test_admin_rejects_forged_and_future_cookies(
+    http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
     forged = issue_admin_token("another-secret", clock)
     http.cookies.set(ADMIN_COOKIE, forged)
     assert (await http.get("/api/admin/stats")).status_code == 401
@@ -224,7 +253,9 @@ def test_admin_token_round_trip(clock: FrozenClock) -> None:
     assert not admin_token_valid(None, SESSION_SECRET, clock)
 
 
-async def test_cron_rate_limit_is_ten_per_minute_per_ip(http: httpx.AsyncClient, clock: FrozenClock) -> None:
+async def test_cron_rate_limit_is_ten_per_minute_per_ip(
+    http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
     headers = {"Authorization": f"Bearer {CRON_SECRET}"}
     statuses = [(await http.post("/api/cron/job", headers=headers)).status_code for _ in range(11)]
     assert statuses == [200] * 10 + [429]
@@ -249,6 +280,10 @@ async def test_proxy_headers_are_believed_only_when_trusted(make_settings, clock
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 headers = {"Authorization": f"Bearer {CRON_SECRET}"}
                 for i in range(10):
-                    await client.post("/api/cron/job", headers={**headers, "X-Forwarded-For": f"10.0.0.{i}"})
-                last = await client.post("/api/cron/job", headers={**headers, "X-Forwarded-For": "10.0.0.99"})
+                    await client.post(
+                        "/api/cron/job", headers={**headers, "X-Forwarded-For": f"10.0.0.{i}"}
+                    )
+                last = await client.post(
+                    "/api/cron/job", headers={**headers, "X-Forwarded-For": "10.0.0.99"}
+                )
                 assert last.status_code == expected_last

@@ -29,7 +29,9 @@ async def test_ready_reports_both_dependencies(client: httpx.AsyncClient) -> Non
     assert isinstance(body["responseTimeMs"], int)
 
 
-async def test_ready_is_degraded_when_openrouter_is_down(client: httpx.AsyncClient, sandbox: Any) -> None:
+async def test_ready_is_degraded_when_openrouter_is_down(
+    client: httpx.AsyncClient, sandbox: Any
+) -> None:
     sandbox.world.state["openrouter"]["down"] = True
     response = await client.get("/health/ready")
     assert response.status_code == 503

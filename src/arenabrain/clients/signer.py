@@ -18,7 +18,9 @@ def keypair_from_text(text: str) -> Keypair:
             values = json.loads(text)
         except json.JSONDecodeError:
             raise ValueError("is not a valid JSON byte array") from None
-        if not (isinstance(values, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in values)):
+        if not (
+            isinstance(values, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in values)
+        ):
             raise ValueError("JSON form must be an array of integers 0 to 255")
         raw = bytes(values)
     else:

@@ -21,7 +21,9 @@ USDC_DECIMALS = 6
 class UpstreamError(Exception):
     """An upstream call failed. `transient` errors (429, 5xx, timeouts) may be retried."""
 
-    def __init__(self, upstream: str, message: str, *, status: int | None = None, transient: bool = False) -> None:
+    def __init__(
+        self, upstream: str, message: str, *, status: int | None = None, transient: bool = False
+    ) -> None:
         super().__init__(f"{upstream}: {message}")
         self.upstream = upstream
         self.status = status
@@ -73,14 +75,18 @@ class SwapTransaction:
 class BagsPort(Protocol):
     async def claimable_positions(self, wallet: str) -> list[ClaimablePosition]: ...
 
-    async def claim_transactions(self, fee_claimer: str, token_mint: str) -> list[ClaimTransaction]: ...
+    async def claim_transactions(
+        self, fee_claimer: str, token_mint: str
+    ) -> list[ClaimTransaction]: ...
 
-    async def trade_quote(self, input_mint: str, output_mint: str, amount: int, slippage_bps: int) -> SwapQuote: ...
+    async def trade_quote(
+        self, input_mint: str, output_mint: str, amount: int, slippage_bps: int
+    ) -> SwapQuote: ...
 
     async def swap_transaction(self, quote: SwapQuote, user_public_key: str) -> SwapTransaction: ...
 
 
-# --- Solana RPC and signing ------------------------------------------------------------------------
+# --- Solana RPC and signing ----------------------------------------------------------------
 
 
 SignatureState = Literal["unknown", "processed", "confirmed", "finalized", "failed"]

@@ -33,6 +33,9 @@ def _script_location() -> Path:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (default: the newest)."""
+    from arenabrain.db.engine import ensure_sqlite_directory
+
+    ensure_sqlite_directory(url)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -37,7 +37,9 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
     failures = guards(ctx).login_failures
     ip = ip_of(request, ctx)
     if failures.blocked(ip):
-        raise TooManyRequests("Too many attempts. Please try again later.", failures.retry_after(ip))
+        raise TooManyRequests(
+            "Too many attempts. Please try again later.", failures.retry_after(ip)
+        )
     password = ctx.settings.arena_secret("admin_password")
     session_secret = ctx.settings.arena_secret("admin_session_secret")
     if not password or not session_secret:

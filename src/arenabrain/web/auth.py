@@ -113,7 +113,9 @@ def admin_token_valid(token: str | None, secret: str | None, clock: Clock) -> bo
         return False
     signer = _ClockSigner(secret, clock)
     try:
-        value, signed_at = signer.unsign(token, max_age=ADMIN_SESSION_SECONDS, return_timestamp=True)
+        value, signed_at = signer.unsign(
+            token, max_age=ADMIN_SESSION_SECONDS, return_timestamp=True
+        )
     except BadSignature:
         return False
     return value == b"admin" and signed_at.timestamp() <= clock.now().timestamp()

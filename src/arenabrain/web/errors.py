@@ -65,8 +65,12 @@ def install_error_handlers(app: FastAPI, *, production: bool) -> None:
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         # Domain errors are written for their reader, so even a 503 keeps its message.
         message = exc.message
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
-        return JSONResponse(error_body(message, exc.status_code, **exc.extra), exc.status_code, headers=headers)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(
+            error_body(message, exc.status_code, **exc.extra), exc.status_code, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -81,7 +85,9 @@ def install_error_handlers(app: FastAPI, *, production: bool) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"Route {request.method}:{request.url.path} not found"
-        return JSONResponse(error_body(message, exc.status_code), exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            error_body(message, exc.status_code), exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

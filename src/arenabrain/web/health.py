@@ -1,4 +1,5 @@
-"""Health: the arena's `/api/health` and the CreditBrain runbook's `/health/live` and `/health/ready`."""
+"""Health: the arena's `/api/health` and the CreditBrain runbook's
+`/health/live` and `/health/ready`."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def openrouter_ok(ctx: Context) -> bool:
 async def within_deadline(check: Awaitable[bool]) -> bool:
     try:
         return await asyncio.wait_for(check, DEPENDENCY_TIMEOUT_S)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return False
 
 

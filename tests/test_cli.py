@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from arenabrain.cli import _load_commands, app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    db = tmp_path / "nested" / "cli.db"
+    monkeypatch.setenv("DATABASE_PATH", str(db))
+    return db
+
+
+def test_migrate_creates_the_database_file_and_schema(env: Path) -> None:
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(env) as conn:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert {"alembic_version", "scheduler_leases"} <= tables
+
+
+def test_bad_settings_exit_with_code_2_and_list_every_problem(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    monkeypatch.setenv("MAX_DAILY_RUNS", "-1")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 2
+    assert "PORT:" in result.output and "MAX_DAILY_RUNS:" in result.output
+
+
+def test_health_reports_dependencies_in_sandbox(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX", "true")
+    result = runner.invoke(app, ["health", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body == {"status": "ok", "dependencies": {"openrouter": True, "database": True}}
+
+
+def test_every_command_has_help() -> None:
+    _load_commands()
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("serve", "migrate", "health"):
+        assert name in result.output
