@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import insert, update
+from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from arenabrain.context import Context
@@ -104,20 +104,21 @@ class Lease:
         """Take or renew the lease; True while this process holds it."""
         now = self.ctx.clock.now()
         expires = now + LEASE_TTL
-        table = SchedulerLease.__table__
+        lease = SchedulerLease
         async with self.ctx.db.write() as session:
             renewed = await session.execute(
-                update(table)
-                .where(table.c.name == self.name)
-                .where((table.c.holder == self.holder) | (table.c.expires_at < now))
+                update(lease)
+                .where(lease.name == self.name)
+                .where((lease.holder == self.holder) | (lease.expires_at < now))
                 .values(holder=self.holder, acquired_at=now, expires_at=expires)
+                .execution_options(synchronize_session=False)
             )
-            held = renewed.rowcount == 1
+            held = cast(CursorResult[Any], renewed).rowcount == 1
         if not held:
             try:
                 async with self.ctx.db.write() as session:
                     await session.execute(
-                        insert(table).values(
+                        insert(lease).values(
                             name=self.name, holder=self.holder, acquired_at=now, expires_at=expires
                         )
                     )
@@ -130,12 +131,12 @@ class Lease:
     async def release(self) -> None:
         if not self.held:
             return
-        table = SchedulerLease.__table__
         async with self.ctx.db.write() as session:
             await session.execute(
-                update(table)
-                .where(table.c.name == self.name, table.c.holder == self.holder)
+                update(SchedulerLease)
+                .where(SchedulerLease.name == self.name, SchedulerLease.holder == self.holder)
                 .values(expires_at=self.ctx.clock.now() - LEASE_TTL)
+                .execution_options(synchronize_session=False)
             )
         self.held = False
 

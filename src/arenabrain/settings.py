@@ -277,7 +277,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
                 raw[name] = value
     settings: Settings | None = None
     try:
-        settings = Settings(**_init_values(raw))
+        settings = Settings.model_validate(_init_values(raw))
     except ValidationError as exc:
         problems.extend(_describe(error, raw) for error in exc.errors())
     if _flag(raw.get("CREDITS_ENABLED")):
