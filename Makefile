@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/pytest -q -n 2 --cov=arenabrain --cov-report=term:skip-covered
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests migrations bench
-	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
