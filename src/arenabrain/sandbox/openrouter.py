@@ -39,7 +39,9 @@ def build(world: World) -> FastAPI:
     @app.get("/api/v1/credits")
     async def credits(request: Request) -> Any:
         if not request.headers.get("authorization", "").startswith("Bearer "):
-            return JSONResponse({"error": {"code": 401, "message": "No auth credentials found"}}, 401)
-        return {"data": {"total_credits": state["total_credits"], "total_usage": state["total_usage"]}}
+            missing = {"error": {"code": 401, "message": "No auth credentials found"}}
+            return JSONResponse(missing, 401)
+        totals = {key: state[key] for key in ("total_credits", "total_usage")}
+        return {"data": totals}
 
     return app
