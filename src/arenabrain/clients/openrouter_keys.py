@@ -1,0 +1,243 @@
+"""OpenRouter key management with the management key: holder keys, their limits, and credits.
+
+Responses are unwrapped from `{"data": ...}` (the anchor forgot to, bug B8); USD numbers become
+Decimal; `limit_reset` is the enum `daily|weekly|monthly` or None (never a date, bug B10);
+`expires_at` is sent as UTC. The plaintext key exists only in `create_key`'s result: it is never
+logged, and neither it nor the management key ever appears in an exception or a repr."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+
+from arenabrain.credits.ports import CreatedKey, Credits, OpenRouterKey, UpstreamError
+
+UPSTREAM = "openrouter"
+PAGE_SIZE = 100
+MAX_PAGES = 10_000
+LIMIT_RESETS = frozenset({"daily", "weekly", "monthly"})
+UPDATABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+KEY_PATTERN = re.compile(r"sk-or-[A-Za-z0-9_-]+")
+
+
+class OpenRouterKeys:
+    """OpenRouter's `/keys` and `/credits` endpoints, implementing `KeysPort`."""
+
+    def __init__(self, http: httpx.AsyncClient, management_key: str) -> None:
+        self._http = http
+        self._management_key = management_key
+
+    def __repr__(self) -> str:
+        return f"OpenRouterKeys(base_url={str(self._http.base_url)!r})"
+
+    async def create_key(
+        self,
+        name: str,
+        limit: Decimal,
+        limit_reset: str | None,
+        expires_at: datetime | None,
+        *,
+        include_byok_in_limit: bool = False,
+    ) -> CreatedKey:
+        """Create a key with a total spending `limit` (USD); the plaintext is returned once."""
+        body: dict[str, Any] = {
+            "name": name,
+            "limit": _number(limit),
+            "limit_reset": _limit_reset(limit_reset),
+            "include_byok_in_limit": include_byok_in_limit,
+        }
+        if expires_at is not None:
+            body["expires_at"] = _utc_text(expires_at)
+        payload = await self._request("POST", "keys", json=body)
+        plaintext = payload.get("key") if isinstance(payload, dict) else None
+        if not isinstance(plaintext, str) or not plaintext:
+            raise UpstreamError(UPSTREAM, "create key response has no key")
+        return CreatedKey(key=parse_key(_data(payload)), plaintext=plaintext)
+
+    async def list_keys(self) -> list[OpenRouterKey]:
+        """Every key of the account, disabled ones included, paging by 100 until a short page."""
+        keys: list[OpenRouterKey] = []
+        for page in range(MAX_PAGES):
+            payload = await self._request(
+                "GET",
+                "keys",
+                params={"offset": str(page * PAGE_SIZE), "include_disabled": "true"},
+            )
+            rows = _data(payload)
+            if not isinstance(rows, list):
+                raise UpstreamError(UPSTREAM, "list keys data is not a list")
+            keys.extend(parse_key(row) for row in rows)
+            if len(rows) < PAGE_SIZE:
+                return keys
+        raise UpstreamError(UPSTREAM, f"list keys did not end within {MAX_PAGES} pages")
+
+    async def get_key(self, key_hash: str) -> OpenRouterKey | None:
+        payload = await self._request("GET", f"keys/{key_hash}", missing_ok=True)
+        return None if payload is None else parse_key(_data(payload))
+
+    async def update_key(self, key_hash: str, **changes: Any) -> OpenRouterKey:
+        """PATCH any of name, disabled, limit (USD), limit_reset, include_byok_in_limit."""
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update key fields {sorted(unknown)}")
+        body = dict(changes)
+        if "limit" in body and body["limit"] is not None:
+            body["limit"] = _number(Decimal(str(body["limit"])))
+        if "limit_reset" in body:
+            body["limit_reset"] = _limit_reset(body["limit_reset"])
+        payload = await self._request("PATCH", f"keys/{key_hash}", json=body)
+        return parse_key(_data(payload))
+
+    async def delete_key(self, key_hash: str) -> bool:
+        """Delete a key; False when it did not exist."""
+        payload = await self._request("DELETE", f"keys/{key_hash}", missing_ok=True)
+        if payload is None:
+            return False
+        return not isinstance(payload, dict) or payload.get("deleted", True) is not False
+
+    async def credits(self) -> Credits:
+        """What the account bought and used in total (USD); `balance` is what is left."""
+        data = _data(await self._request("GET", "credits"))
+        try:
+            return Credits(
+                total_credits=_decimal(data["total_credits"]),
+                total_usage=_decimal(data["total_usage"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamError(UPSTREAM, "malformed credits response") from None
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        missing_ok: bool = False,
+    ) -> Any:
+        if not self._management_key:
+            raise UpstreamError(UPSTREAM, "OPENROUTER_MANAGEMENT_KEY not configured")
+        # Per request, not on the shared client: the chat client uses another key on it.
+        headers = {"Authorization": f"Bearer {self._management_key}"}
+        # The path carries a key hash, never a key; the label keeps even that out of errors.
+        label = f"{method} {path.split('/')[0]}"
+        try:
+            response = await self._http.request(
+                method, path, params=params, json=json, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise UpstreamError(UPSTREAM, f"{label} timed out", transient=True) from None
+        except httpx.TransportError as exc:
+            reason = f"{label} failed: {type(exc).__name__}"
+            raise UpstreamError(UPSTREAM, reason, transient=True) from None
+        status = response.status_code
+        if status == 404 and missing_ok:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if status >= 300:
+            detail = _redact(_error_message(body) or response.reason_phrase, self._management_key)
+            raise UpstreamError(
+                UPSTREAM,
+                f"{label} answered {status}: {detail}",
+                status=status,
+                transient=status in TRANSIENT_STATUSES,
+            )
+        if not isinstance(body, dict):
+            raise UpstreamError(UPSTREAM, f"{label} answered without a JSON object", status=status)
+        return body
+
+
+def parse_key(data: Any) -> OpenRouterKey:
+    """A key object (GetKeyResponse shape) as our type; USD as Decimal, times as aware UTC."""
+    if not isinstance(data, dict) or not isinstance(data.get("hash"), str):
+        raise UpstreamError(UPSTREAM, "key object without hash")
+    try:
+        return OpenRouterKey(
+            hash=data["hash"],
+            name=str(data.get("name") or ""),
+            disabled=bool(data.get("disabled", False)),
+            limit=_optional_decimal(data.get("limit")),
+            limit_remaining=_optional_decimal(data.get("limit_remaining")),
+            limit_reset=data.get("limit_reset") or None,
+            usage=_decimal(data.get("usage", 0)),
+            usage_daily=_decimal(data.get("usage_daily", 0)),
+            usage_weekly=_decimal(data.get("usage_weekly", 0)),
+            usage_monthly=_decimal(data.get("usage_monthly", 0)),
+            created_at=_time(data.get("created_at")),
+            updated_at=_time(data.get("updated_at")),
+            expires_at=_time(data.get("expires_at")),
+            raw=data,
+        )
+    except ValueError as exc:
+        raise UpstreamError(UPSTREAM, f"malformed key object ({exc})") from None
+
+
+def _data(payload: Any) -> Any:
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise UpstreamError(UPSTREAM, "response has no data envelope")
+    return payload["data"]
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a number: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None else _decimal(value)
+
+
+def _time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number: the shortest float repr round-trips cents exactly."""
+    if not value.is_finite():
+        raise ValueError("limit must be finite")
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _limit_reset(value: Any) -> str | None:
+    if value is None or value in LIMIT_RESETS:
+        return value
+    raise ValueError(f"limit_reset must be daily, weekly, monthly or None, not {value!r}")
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
+    return None
+
+
+def _redact(text: str, management_key: str) -> str:
+    # An upstream message could echo a key back; none may travel on in an exception.
+    return KEY_PATTERN.sub("[redacted]", text.replace(management_key, "[redacted]"))

@@ -1,0 +1,275 @@
+"""Solana JSON-RPC over httpx (the Helius URL): blockhashes, sending, statuses and balances.
+
+A thin client by design: solana-py >= 0.37 moved to httpx2, which respx and our transports
+cannot see, so we speak JSON-RPC ourselves and use solders only for keys and transactions.
+
+`confirm()` tells three outcomes apart, because the claim and swap phases must:
+- state "confirmed"/"finalized": the transaction landed and succeeded;
+- state "failed": it landed with an `err` (fees were charged; nothing else moved);
+- state "unknown" with an error starting with `EXPIRED`: the block height passed
+  `last_valid_block_height` and the signature was never seen, so it can never land and it is
+  safe to fetch a fresh transaction (`is_expired(status)`).
+If polling runs out of time while the blockhash is still valid, it raises `ConfirmationTimeout`:
+the outcome is undetermined and the caller must check the signature again, not re-send."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from arenabrain.credits.ports import SignatureState, SignatureStatus, UpstreamError
+
+UPSTREAM = "solana"
+COMMITMENT = "confirmed"
+SEND_OPTIONS = {
+    "encoding": "base64",
+    "skipPreflight": False,
+    "preflightCommitment": COMMITMENT,
+    "maxRetries": 3,
+}
+# Node is behind / block not available / slot skipped: retrying later can succeed.
+TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_STATUSES_PER_CALL = 256
+EXPIRED = "expired"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RpcError(UpstreamError):
+    """A JSON-RPC error object (`code`, `message`, optional `data`) from the node."""
+
+    def __init__(self, upstream: str, code: int, message: str, data: Any = None) -> None:
+        transient = code in TRANSIENT_RPC_CODES
+        super().__init__(upstream, f"RPC error {code}: {message}", transient=transient)
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+    @property
+    def blockhash_not_found(self) -> bool:
+        """Preflight found the blockhash unknown or expired: fetch a fresh transaction."""
+        text = f"{self.rpc_message} {self.data}".lower()
+        return "blockhashnotfound" in text.replace(" ", "") or "blockhash not found" in text
+
+
+class ConfirmationTimeout(UpstreamError):
+    """Polling gave up while the blockhash was still valid: the outcome is not known yet."""
+
+    def __init__(self, signature: str) -> None:
+        super().__init__(UPSTREAM, f"no confirmation yet for {signature}", transient=True)
+        self.signature = signature
+
+
+def is_expired(status: SignatureStatus) -> bool:
+    """True when `confirm()` saw the blockhash expire without the transaction landing."""
+    return status.state == "unknown" and (status.error or "").startswith(EXPIRED)
+
+
+class JsonRpc:
+    """POST JSON-RPC 2.0 calls to the client's base URL and return `result` or raise."""
+
+    def __init__(self, http: httpx.AsyncClient, upstream: str) -> None:
+        self._http = http
+        self._upstream = upstream
+        self._ids = itertools.count(1)
+
+    async def call(self, method: str, params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        try:
+            response = await self._http.post("", json=body)
+        except httpx.TimeoutException:
+            raise UpstreamError(self._upstream, f"{method} timed out", transient=True) from None
+        except httpx.TransportError as exc:
+            reason = f"{method} failed: {type(exc).__name__}"
+            raise UpstreamError(self._upstream, reason, transient=True) from None
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if status >= 400:
+            detail = _error_message(payload) or response.reason_phrase or "error"
+            raise UpstreamError(
+                self._upstream,
+                f"{method} answered {status}: {detail}",
+                status=status,
+                transient=status in TRANSIENT_STATUSES,
+            )
+        if not isinstance(payload, dict):
+            raise UpstreamError(self._upstream, f"{method} answered non-JSON-RPC", status=status)
+        error = payload.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                raise UpstreamError(self._upstream, f"{method} failed: {error}", status=status)
+            code = error.get("code")
+            raise RpcError(
+                self._upstream,
+                code if isinstance(code, int) else 0,
+                str(error.get("message", "")),
+                error.get("data"),
+            )
+        if "result" not in payload:
+            raise UpstreamError(self._upstream, f"{method} answered without result", status=status)
+        return payload["result"]
+
+
+class SolanaRpc:
+    """Solana JSON-RPC client implementing `SolanaPort` (commitment "confirmed")."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        poll_interval: float = 0.5,
+        max_wait: float = 120.0,
+    ) -> None:
+        self._rpc = JsonRpc(http, UPSTREAM)
+        self._sleep = sleep
+        self.poll_interval = poll_interval
+        self.max_wait = max_wait
+
+    async def call(self, method: str, params: Any) -> Any:
+        return await self._rpc.call(method, params)
+
+    async def latest_blockhash(self) -> tuple[str, int]:
+        result = await self.call("getLatestBlockhash", [{"commitment": COMMITMENT}])
+        try:
+            value = result["value"]
+            return str(value["blockhash"]), int(value["lastValidBlockHeight"])
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamError(UPSTREAM, "malformed getLatestBlockhash result") from None
+
+    async def block_height(self) -> int:
+        return _int(await self.call("getBlockHeight", [{"commitment": COMMITMENT}]), "height")
+
+    async def send_transaction(self, wire: bytes) -> str:
+        """Send signed wire bytes (with preflight); returns the transaction's signature."""
+        encoded = base64.b64encode(wire).decode()
+        result = await self.call("sendTransaction", [encoded, SEND_OPTIONS])
+        if not isinstance(result, str):
+            raise UpstreamError(UPSTREAM, "sendTransaction returned no signature")
+        return result
+
+    async def signature_statuses(
+        self, signatures: list[str], *, search_history: bool = True
+    ) -> list[SignatureStatus]:
+        """Statuses in order; `search_history` finds transactions older than the status cache."""
+        statuses: list[SignatureStatus] = []
+        for start in range(0, len(signatures), MAX_STATUSES_PER_CALL):
+            chunk = signatures[start : start + MAX_STATUSES_PER_CALL]
+            result = await self.call(
+                "getSignatureStatuses", [chunk, {"searchTransactionHistory": search_history}]
+            )
+            values = result.get("value") if isinstance(result, dict) else None
+            if not isinstance(values, list) or len(values) != len(chunk):
+                raise UpstreamError(UPSTREAM, "malformed getSignatureStatuses result")
+            statuses.extend(_status(sig, value) for sig, value in zip(chunk, values, strict=True))
+        return statuses
+
+    async def confirm(self, signature: str, last_valid_block_height: int) -> SignatureStatus:
+        """Poll until landed (confirmed/finalized or failed) or expired; see the module doc."""
+        waited = 0.0
+        while True:
+            (status,) = await self.signature_statuses([signature], search_history=False)
+            if status.state == "unknown":
+                height = await self.block_height()
+                if height > last_valid_block_height:
+                    # It may have landed in the last valid block: look once more before giving up.
+                    (status,) = await self.signature_statuses([signature], search_history=True)
+                    if status.state == "unknown":
+                        return SignatureStatus(
+                            signature,
+                            "unknown",
+                            f"{EXPIRED}: block height {height} passed last valid block height "
+                            f"{last_valid_block_height}",
+                        )
+            if status.state in ("confirmed", "finalized", "failed"):
+                return status
+            if waited >= self.max_wait:
+                raise ConfirmationTimeout(signature)
+            await self._sleep(self.poll_interval)
+            waited += self.poll_interval
+
+    async def balance_lamports(self, owner: str) -> int:
+        result = await self.call("getBalance", [owner, {"commitment": COMMITMENT}])
+        value = result.get("value") if isinstance(result, dict) else None
+        return _int(value, "balance")
+
+    async def token_balance(self, owner: str, mint: str) -> int:
+        """The owner's total balance of `mint` over all its token accounts, in base units."""
+        result = await self.call(
+            "getTokenAccountsByOwner",
+            [owner, {"mint": mint}, {"encoding": "jsonParsed", "commitment": COMMITMENT}],
+        )
+        accounts = result.get("value") if isinstance(result, dict) else None
+        if not isinstance(accounts, list):
+            raise UpstreamError(UPSTREAM, "malformed getTokenAccountsByOwner result")
+        total = 0
+        for account in accounts:
+            parsed = _parsed_amount(account)
+            if parsed is None:  # not jsonParsed (e.g. an unknown program): ask for the balance
+                total += await self._account_balance(str(account.get("pubkey")))
+            else:
+                total += parsed
+        return total
+
+    async def _account_balance(self, address: str) -> int:
+        result = await self.call("getTokenAccountBalance", [address, {"commitment": COMMITMENT}])
+        try:
+            return _int(result["value"]["amount"], "token amount")
+        except (KeyError, TypeError):
+            raise UpstreamError(UPSTREAM, "malformed getTokenAccountBalance result") from None
+
+
+def _status(signature: str, value: Any) -> SignatureStatus:
+    if value is None:
+        return SignatureStatus(signature, "unknown")
+    if not isinstance(value, dict):
+        raise UpstreamError(UPSTREAM, "malformed signature status")
+    err = value.get("err")
+    if err is not None:
+        text = err if isinstance(err, str) else json.dumps(err, separators=(",", ":"))
+        return SignatureStatus(signature, "failed", text)
+    state: SignatureState
+    reported = value.get("confirmationStatus")
+    if reported in ("processed", "confirmed", "finalized"):
+        state = reported
+    else:
+        # Old nodes omit confirmationStatus: `confirmations: null` means rooted (finalized).
+        state = "finalized" if value.get("confirmations", 0) is None else "processed"
+    return SignatureStatus(signature, state)
+
+
+def _parsed_amount(account: Any) -> int | None:
+    try:
+        amount = account["account"]["data"]["parsed"]["info"]["tokenAmount"]["amount"]
+    except (KeyError, TypeError):
+        return None
+    return _int(amount, "token amount")
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise UpstreamError(UPSTREAM, f"malformed {what}")
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UpstreamError(UPSTREAM, f"malformed {what}") from None
+
+
+def _error_message(payload: Any) -> str | None:
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+        if isinstance(error, str):
+            return error[:300]
+    return None
