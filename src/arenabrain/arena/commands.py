@@ -1,0 +1,77 @@
+"""Arena CLI commands: `arenabrain sync-markets`, `start-cohort`, `check-model-lineup`,
+`markets`. Each calls the same function as its cron route (or public read route)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+
+from arenabrain.arena import cohorts, lineup, markets, read_models
+from arenabrain.cli import JsonFlag, app, run_with_context, show
+from arenabrain.context import Context
+from arenabrain.web.errors import AppError
+
+MARKET_COLUMNS = ("id", "polymarket_id", "question", "status", "current_price", "volume")
+
+
+def run(job: Callable[[Context], Awaitable[Any]], json_out: bool, **options: Any) -> Any:
+    """Run a job; an `AppError` is printed as `{"error": ...}` and exits with code 1."""
+    try:
+        result = run_with_context(job)
+    except AppError as exc:
+        show({"error": exc.message, "statusCode": exc.status_code}, json_out)
+        raise typer.Exit(1) from None
+    show(result, json_out, **options)
+    return result
+
+
+@app.command("sync-markets")
+def sync_markets_cmd(json_out: JsonFlag = False) -> None:
+    """Sync the top Polymarket markets now and refresh the ones that matter."""
+    run(markets.sync_markets, json_out)
+
+
+@app.command("start-cohort")
+def start_cohort_cmd(
+    force: Annotated[
+        bool, typer.Option("--force", help="Start this week's cohort on any day.")
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Start this week's cohort (only on Sunday before 01:00 UTC unless --force)."""
+
+    async def job(ctx: Context) -> dict[str, Any]:
+        return await cohorts.start_cohort(ctx, force=force)
+
+    if not run(job, json_out).get("success"):
+        raise typer.Exit(1)
+
+
+@app.command("check-model-lineup")
+def check_model_lineup_cmd(json_out: JsonFlag = False) -> None:
+    """Check OpenRouter for newer model releases and store a review for an admin."""
+    run(lineup.check_model_lineup, json_out)
+
+
+@app.command("markets")
+def markets_cmd(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many.")] = 20,
+    status: Annotated[str, typer.Option("--status", help="active, closed, resolved or all.")] = (
+        "active"
+    ),
+    search: Annotated[str | None, typer.Option("--search", help="Words in the question.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List stored markets, highest volume first (what GET /api/markets serves)."""
+    query = {"limit": str(limit), "status": status, "search": search}
+
+    async def job(ctx: Context) -> Any:
+        return await read_models.get_markets(ctx, query)
+
+    page = run_with_context(job)
+    if json_out:
+        show(page, True)
+        return
+    show(page["markets"], False, columns=MARKET_COLUMNS, title=f"{page['total']} markets")

@@ -1,0 +1,11 @@
+"""Arena jobs on the in-process scheduler (UTC, standard crontab). Each one is the same
+function its cron route and CLI command call."""
+
+from __future__ import annotations
+
+from arenabrain.arena import cohorts, lineup, markets
+from arenabrain.scheduler import registry
+
+registry.cron("sync-markets", "*/5 * * * *", markets.sync_markets)
+registry.cron("start-cohort", "0 0 * * 0", cohorts.start_cohort)
+registry.cron("check-model-lineup", "0 9 * * 1", lineup.check_model_lineup)

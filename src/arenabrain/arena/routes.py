@@ -1,0 +1,160 @@
+"""Arena HTTP routes: thin doors onto the arena's jobs, admin services and read models.
+
+Cron routes take `Authorization: Bearer <CRON_SECRET>`; admin routes the `forecaster_admin`
+cookie; public routes nothing. Add new doors to the section they belong to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
+from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
+from arenabrain.web.errors import AppError, TooManyRequests, error_body
+
+NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"}
+
+
+class NoStoreRoute(APIRoute):
+    """Admin routes whose every answer, success or error (401 included), must not be cached."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def no_store(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except AppError as exc:
+                headers = (
+                    {"Retry-After": str(exc.retry_after)}
+                    if isinstance(exc, TooManyRequests)
+                    else None
+                )
+                response = JSONResponse(
+                    error_body(exc.message, exc.status_code, **exc.extra),
+                    exc.status_code,
+                    headers=headers,
+                )
+            response.headers.update(NO_STORE)
+            return response
+
+        return no_store
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """Admin bodies are JSON objects; a malformed or non-object body reads as `{}`."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+router = APIRouter()
+admin = APIRouter(route_class=NoStoreRoute, dependencies=[AdminAuth])
+
+
+# --- cron -----------------------------------------------------------------------------------
+
+
+@router.post("/api/cron/sync-markets", dependencies=[CronAuth])
+async def sync_markets_route(ctx: ContextDep) -> dict[str, Any]:
+    """Sync the top Polymarket markets and refresh the ones that matter."""
+    return await markets.sync_markets(ctx)
+
+
+@router.post("/api/cron/start-cohort", dependencies=[CronAuth])
+async def start_cohort_route(ctx: ContextDep, force: str | None = None) -> dict[str, Any]:
+    """Start this week's cohort (`?force=true` outside the Sunday start window)."""
+    return await cohorts.start_cohort(ctx, force=force == "true")
+
+
+@router.post("/api/cron/check-model-lineup", dependencies=[CronAuth])
+async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
+    """Check OpenRouter for newer releases and store a review (never promotes anything)."""
+    return await lineup.check_model_lineup(ctx)
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+@router.get("/api/markets")
+async def markets_route(request: Request, response: Response, ctx: ContextDep) -> dict[str, Any]:
+    """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
+    response.headers["Cache-Control"] = "no-store"
+    return await read_models.get_markets(ctx, dict(request.query_params))
+
+
+@router.get("/api/markets/{market_id}")
+async def market_route(market_id: str, ctx: ContextDep) -> dict[str, Any]:
+    """One market with its open positions, recent trades and Brier scores."""
+    return await read_models.get_market(ctx, market_id)
+
+
+@router.get("/api/cohorts/{cohort_id}")
+async def cohort_route(cohort_id: str, ctx: ContextDep) -> dict[str, Any]:
+    """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
+    return await read_models.get_cohort(ctx, cohort_id)
+
+
+@router.get("/api/models/{model_id}")
+async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
+    """One model family (by slug, id or legacy id) across its cohorts."""
+    return await read_models.get_model(ctx, model_id)
+
+
+# --- admin: benchmark control plane -----------------------------------------------------------
+
+
+@admin.get("/api/admin/benchmark")
+async def benchmark_route(ctx: ContextDep) -> dict[str, Any]:
+    """Families, releases, recent configs, the default config and the latest review."""
+    return await benchmark.benchmark_overview(ctx)
+
+
+@admin.post("/api/admin/benchmark/releases")
+async def create_release_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """Register an exact OpenRouter release under a family."""
+    return await benchmark.create_release(ctx, await json_object(request))
+
+
+@admin.post("/api/admin/benchmark/configs")
+async def create_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """Create a complete lineup config (not promoted)."""
+    return await benchmark.create_config(ctx, await json_object(request))
+
+
+@admin.post("/api/admin/benchmark/default")
+async def promote_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """Promote a complete config as the lineup of future cohorts."""
+    return await benchmark.promote_config(ctx, await json_object(request))
+
+
+@admin.post("/api/admin/benchmark/rollover")
+async def rollover_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+    """Preview moving running cohorts to a config (applying it is refused)."""
+    return await benchmark.preview_rollover(ctx, await json_object(request))
+
+
+@admin.post("/api/admin/benchmark/reviews/{review_id}/approve")
+async def approve_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
+    """Approve a lineup review: its upgrades become the default config for future cohorts."""
+    return await lineup.approve_review(ctx, review_id)
+
+
+@admin.post("/api/admin/benchmark/reviews/{review_id}/dismiss")
+async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
+    """Dismiss a lineup review without changing the lineup."""
+    return await lineup.dismiss_review(ctx, review_id)
+
+
+@router.post("/api/admin/benchmark/reviews/check", dependencies=[AdminAuth])
+async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
+    """Run the lineup review now; answers 200 with the review, even when it failed."""
+    return await lineup.run_lineup_review(ctx)
+
+
+router.include_router(admin)
