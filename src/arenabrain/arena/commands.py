@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from arenabrain.arena import cohorts, lineup, markets, read_models
+from arenabrain.arena.decisions import engine as decisions
 from arenabrain.cli import JsonFlag, app, run_with_context, show
 from arenabrain.context import Context
 from arenabrain.web.errors import AppError
@@ -75,3 +76,10 @@ def markets_cmd(
         show(page, True)
         return
     show(page["markets"], False, columns=MARKET_COLUMNS, title=f"{page['total']} markets")
+
+
+@app.command("run-decisions")
+def run_decisions_cmd(json_out: JsonFlag = False) -> None:
+    """Ask every agent of the decision-eligible cohorts for this week's decision and trade it."""
+    if not run(decisions.run_decisions, json_out).get("success"):
+        raise typer.Exit(1)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
+from arenabrain.arena.decisions import engine as decisions
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
 from arenabrain.web.errors import AppError, TooManyRequests, error_body
 
@@ -158,3 +159,16 @@ async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
 
 
 router.include_router(admin)
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+@router.post("/api/cron/run-decisions", dependencies=[CronAuth])
+async def run_decisions_route(ctx: ContextDep) -> dict[str, Any]:
+    """Ask every agent of the decision-eligible cohorts for this week's decision and trade it;
+    502 when every processed agent failed."""
+    body = await decisions.run_decisions(ctx)
+    if not body["success"]:
+        raise AppError(body["error"], 502, **{k: v for k, v in body.items() if k != "error"})
+    return body

@@ -118,3 +118,41 @@ async def add_market(
                 volume=volume,
             )
         )
+
+
+async def load_world_markets(ctx: Context, sandbox: Sandbox, count: int = 40) -> list[str]:
+    """Write the emulator's top markets into the database (the rows a sync would store), so
+    CLOB midpoints of the emulator price them. Returns their ids, highest volume first."""
+    from arenabrain.sandbox.polymarket import listed_markets
+
+    now = ctx.clock.now()
+    markets = listed_markets(sandbox.world)[:count]
+    async with ctx.db.write() as session:
+        for sim in markets:
+            prices = dict(zip(sim.outcomes, sim.prices_at(now), strict=True))
+            labels = [o.lower() for o in sim.outcomes]
+            binary = sorted(labels) == ["no", "yes"]
+            if binary:
+                tokens = [sim.token_ids[labels.index("yes")], sim.token_ids[labels.index("no")]]
+            else:
+                tokens = list(sim.token_ids)
+            yes = (
+                next(p for label, p in prices.items() if label.lower() == "yes") if binary else None
+            )
+            await session.execute(
+                insert(Market).values(
+                    id=f"mk-{sim.id}",
+                    polymarket_id=sim.id,
+                    question=sim.question,
+                    category=sim.category,
+                    market_type="binary" if binary else "multi_outcome",
+                    outcomes=None if binary else json.dumps(sim.outcomes),
+                    close_date=sim.end_date,
+                    status="active",
+                    current_price=yes,
+                    current_prices=None if binary else json.dumps(prices),
+                    clob_token_ids=json.dumps(tokens),
+                    volume=sim.volume,
+                )
+            )
+    return [f"mk-{sim.id}" for sim in markets]
