@@ -1,0 +1,88 @@
+"""What every phase handler receives and returns.
+
+A handler gets a `PhaseContext` (the run's checkpoints, its strategy, the upstream ports, the
+dry-run flag) and returns a `PhaseOutcome`: the checkpoint columns to set, the audit details,
+and optionally rows to write. The runner commits all of that together with the transition to
+the next state, in one unit of work; a handler that must record an external side effect the
+moment it happens (a claim transaction, a created key) writes it through `journal`, its own
+small unit, so a crash right after it loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from arenabrain.context import Context
+from arenabrain.credits.models import Run, Strategy
+from arenabrain.credits.upstreams import CreditClients, Guard
+
+T = TypeVar("T")
+Persist = Callable[[AsyncSession], Awaitable[None]]
+
+
+class PhaseFailure(Exception):
+    """A phase failed for a reason its code and detail explain (the run becomes FAILED)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class PhaseOutcome:
+    checkpoint: dict[str, Any] = field(default_factory=dict)  # runs columns to set
+    details: dict[str, Any] = field(default_factory=dict)  # audit details of the transition
+    persist: Persist | None = None  # rows committed atomically with the transition
+    tx_signature: str | None = None
+
+
+@dataclass
+class PhaseContext:
+    ctx: Context
+    run: Run  # detached snapshot of the run row as the phase starts
+    strategy: Strategy  # detached snapshot of the strategy row
+    clients: CreditClients
+    guard: Guard
+    dry_run: bool
+    log: Any
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def now(self) -> datetime:
+        return self.ctx.clock.now()
+
+    async def journal(self, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Commit `write(session)` now, in its own unit of work."""
+        async with self.ctx.db.write() as session:
+            return await write(session)
+
+
+Handler = Callable[[PhaseContext], Awaitable[PhaseOutcome]]
+
+
+def error_code(exc: BaseException) -> str:
+    """The run error code for an upstream error (the runbook's OPENROUTER_TIMEOUT included)."""
+    from arenabrain.credits.breakers import BreakerOpen
+    from arenabrain.credits.ports import UpstreamError
+
+    if isinstance(exc, PhaseFailure):
+        return exc.code
+    if isinstance(exc, UpstreamError):
+        name = exc.upstream.upper().replace("-", "_").replace(" ", "_")
+        if isinstance(exc, BreakerOpen):
+            return f"{name}_UNAVAILABLE"
+        if exc.transient and exc.status is None and "TIME" in str(exc).upper():
+            return f"{name}_TIMEOUT"
+        if exc.status == 429:
+            return f"{name}_RATE_LIMITED"
+        return f"{name}_UNAVAILABLE" if exc.transient else f"{name}_ERROR"
+    if "database is locked" in str(exc):
+        return "DB_LOCKED"
+    return "PHASE_ERROR"

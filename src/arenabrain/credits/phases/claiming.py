@@ -1,0 +1,397 @@
+"""CLAIMING: claim the owner's Bags fee positions, one transaction at a time.
+
+1. PARTNER_FEES is not implemented: the phase fails with NOT_IMPLEMENTED instead of silently
+   claiming something else.
+2. Signatures recorded by an earlier attempt of this run are checked on chain first:
+   confirmed ones count, failed or expired ones (the chain is past their last valid block
+   height) mean their position is fetched and claimed again.
+3. Threshold: the claimable total must reach the strategy's threshold (a total equal to it
+   claims). MAX_CLAIMABLE_SOL_PER_RUN caps the run: positions are taken largest first
+   (ties by mint) while they fit under the cap; one that does not fit is left for a later run.
+4. Each claim transaction is signed, recorded in `claim_transactions` (signature and last
+   valid block height) before it is sent, then sent and confirmed; its confirmation is
+   recorded at once. A crash at any point loses nothing and a resume never claims twice.
+   A position's lamports are counted on its last (vault-withdraw) transaction, and only once
+   it is confirmed (the anchor counted positions whose transaction list was empty, B24).
+
+DRY_RUN: positions are read and the selection is computed and audited; no claim transaction
+is requested, signed or sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from arenabrain.credits import audit
+from arenabrain.credits.models import ClaimTransaction as ClaimRow
+from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome
+from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition, UpstreamError
+from arenabrain.db.ids import new_id
+
+CONFIRMED = ("confirmed", "finalized")
+OPEN = ("pending", "sent")
+STALE = "stale"
+EXPIRED_NOTE = "expired: never landed before its last valid block height"
+ATTEMPTS_PER_POSITION = 2
+
+
+@dataclass(frozen=True)
+class Selection:
+    chosen: tuple[ClaimablePosition, ...]
+    left_for_later: tuple[ClaimablePosition, ...]  # did not fit under the cap
+
+    @property
+    def lamports(self) -> int:
+        return sum(p.claimable_lamports for p in self.chosen)
+
+
+def select_positions(positions: Sequence[ClaimablePosition], cap_lamports: int) -> Selection:
+    """Greedy under the cap: largest first (ties by mint), skipping any that would pass it."""
+    chosen: list[ClaimablePosition] = []
+    later: list[ClaimablePosition] = []
+    room = max(0, cap_lamports)
+    ordered = sorted(
+        (p for p in positions if p.claimable_lamports > 0),
+        key=lambda p: (-p.claimable_lamports, p.base_mint),
+    )
+    for position in ordered:
+        if position.claimable_lamports <= room:
+            chosen.append(position)
+            room -= position.claimable_lamports
+        else:
+            later.append(position)
+    return Selection(tuple(chosen), tuple(later))
+
+
+def sol(lamports: int) -> str:
+    return f"{lamports / LAMPORTS_PER_SOL:.9f}".rstrip("0").rstrip(".")
+
+
+async def claim_rows(session: AsyncSession, run_id: str) -> list[ClaimRow]:
+    rows = await session.scalars(
+        select(ClaimRow)
+        .where(ClaimRow.run_id == run_id)
+        .order_by(ClaimRow.created_at, ClaimRow.position_key, ClaimRow.tx_index)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+async def claiming(pc: PhaseContext) -> PhaseOutcome:
+    strategy = pc.strategy
+    if strategy.source == "PARTNER_FEES":
+        raise PhaseFailure(
+            "NOT_IMPLEMENTED",
+            "Fee source PARTNER_FEES is not implemented yet; set the strategy's source to "
+            "CLAIMABLE_POSITIONS",
+        )
+    owner = strategy.owner_wallet
+    bags = pc.clients.bags
+    cap = int(pc.ctx.settings.max_claimable_sol_per_run * LAMPORTS_PER_SOL)
+
+    if not pc.dry_run:
+        await reconcile(pc)
+    async with pc.ctx.db.read() as session:
+        rows = await claim_rows(session, pc.run_id)
+    confirmed = [r for r in rows if r.status == "confirmed"]
+    already = sum(r.lamports_expected for r in confirmed)
+    done_mints = {_mint(r.position_key) for r in confirmed if r.lamports_expected > 0}
+
+    positions = await pc.guard.call(
+        "bags", lambda: bags.claimable_positions(owner), what="claimable positions"
+    )
+    open_positions = [p for p in positions if p.base_mint not in done_mints]
+    total = sum(p.claimable_lamports for p in open_positions if p.claimable_lamports > 0)
+    threshold = strategy.min_claim_threshold_lamports
+    base = {"positionCount": len(positions), "claimableSol": sol(total)}
+    if not rows:
+        if total == 0:
+            return _result(0, None, {**base, "skipped": True, "reason": "no-positions"})
+        if total < threshold:
+            return _result(
+                0,
+                None,
+                {
+                    **base,
+                    "skipped": True,
+                    "reason": "below-threshold",
+                    "thresholdSol": sol(threshold),
+                },
+            )
+    selection = select_positions(open_positions, cap - already)
+    base |= {
+        "maxClaimableSol": sol(cap),
+        "positionsSelected": [p.base_mint for p in selection.chosen],
+        "positionsLeftForLaterRuns": [p.base_mint for p in selection.left_for_later],
+    }
+    if pc.dry_run:
+        return _result(
+            selection.lamports,
+            None,
+            {**base, "dryRun": True, "wouldClaimSol": sol(selection.lamports)},
+        )
+
+    signer = pc.clients.signer
+    if signer is None:
+        raise PhaseFailure(
+            "DEPENDENCY_NOT_CONFIGURED", "SIGNER_PRIVATE_KEY is not set; live claiming needs it"
+        )
+    if signer.public_key != owner:
+        raise PhaseFailure(
+            "SIGNER_MISMATCH",
+            f"SIGNER_PRIVATE_KEY signs for {signer.public_key}, but the strategy's owner wallet "
+            f"(the fee claimer) is {owner}",
+        )
+    attempts = {r.position_key for r in rows}
+    sent = 0
+    empty: list[str] = []
+    for position in selection.chosen:
+        count = await claim_position(pc, position, attempts)
+        if count == 0:
+            empty.append(position.base_mint)
+        sent += count
+
+    async with pc.ctx.db.read() as session:
+        rows = await claim_rows(session, pc.run_id)
+    confirmed = [r for r in rows if r.status == "confirmed"]
+    claimed = sum(r.lamports_expected for r in confirmed)
+    last = confirmed[-1].signature if confirmed else None
+    details = {
+        **base,
+        "claimedSol": sol(claimed),
+        "transactionsSent": sent,
+        "transactionsConfirmed": len(confirmed),
+        "positionsWithoutTransactions": empty,
+    }
+    return _result(claimed, last, details)
+
+
+async def claim_position(pc: PhaseContext, position: ClaimablePosition, attempts: set[str]) -> int:
+    """Claim one position; a stale transaction set (expired blockhash) is fetched afresh
+    once. Returns how many transactions were sent (0: Bags returned none)."""
+    owner = pc.strategy.owner_wallet
+    bags = pc.clients.bags
+    sent = 0
+    for _ in range(ATTEMPTS_PER_POSITION):
+        txs = await pc.guard.call(
+            "bags",
+            lambda: bags.claim_transactions(owner, position.base_mint),
+            what="claim transactions",
+        )
+        if not txs:
+            return sent
+        key = _position_key(position.base_mint, attempts)
+        attempts.add(key)
+        stale = False
+        for index, tx in enumerate(txs):
+            lamports = position.claimable_lamports if index == len(txs) - 1 else 0
+            outcome = await claim_one(
+                pc, key, index, tx.tx_base58, tx.last_valid_block_height, lamports
+            )
+            sent += 1
+            if outcome == STALE:
+                stale = True
+                break
+        if not stale:
+            return sent
+    raise PhaseFailure(
+        "CLAIM_TX_EXPIRED",
+        f"Claim transactions for position {position.base_mint} expired "
+        f"{ATTEMPTS_PER_POSITION} times before landing; resume the run to try again",
+    )
+
+
+async def claim_one(
+    pc: PhaseContext, position_key: str, index: int, tx_base58: str, lvbh: int, lamports: int
+) -> str:
+    """Sign, record, send and confirm one claim transaction, recording each step at once.
+
+    Returns "confirmed", or STALE when it can never land (blockhash not found or expired),
+    so the position's transactions are fetched again; raises PhaseFailure otherwise."""
+    signer = pc.clients.signer
+    assert signer is not None
+    solana = pc.clients.solana
+    wire, signature = signer.sign_claim(tx_base58)
+    row_id = new_id(pc.now())
+
+    async def record(session: AsyncSession) -> None:
+        session.add(
+            ClaimRow(
+                id=row_id,
+                run_id=pc.run_id,
+                strategy_id=pc.strategy.strategy_id,
+                position_key=position_key,
+                tx_index=index,
+                signature=signature,
+                last_valid_block_height=lvbh,
+                lamports_expected=lamports,
+                status="pending",
+                created_at=pc.now(),
+            )
+        )
+
+    await pc.journal(record)
+    try:
+        await pc.guard.call("solana", lambda: solana.send_transaction(wire), what="send claim")
+    except UpstreamError as exc:
+        if getattr(exc, "blockhash_not_found", False):
+            await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), "stale"))
+            return STALE
+        if not exc.transient:  # rejected before it could land (preflight)
+            reason = str(exc)
+            await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), reason))
+            raise PhaseFailure(
+                "CLAIM_TX_FAILED", f"Claim failed at position {position_key} tx {index}: {exc}"
+            ) from exc
+        raise  # ambiguous: the signature is recorded; a resume checks it on chain
+    await pc.journal(lambda s: _set_status(s, row_id, "sent", pc.now()))
+    status = await pc.guard.call(
+        "solana", lambda: solana.confirm(signature, lvbh), what="confirm claim"
+    )
+    if expired(status.state, status.error):
+        await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), EXPIRED_NOTE))
+        return STALE
+    await settle(pc, row_id, position_key, index, signature, status.state, status.error)
+    return "confirmed"
+
+
+def expired(state: str, error: str | None) -> bool:
+    """`confirm()` reports a transaction that can never land as unknown + "expired..."."""
+    return state == "unknown" and (error or "").lower().startswith("expired")
+
+
+async def settle(
+    pc: PhaseContext,
+    row_id: str,
+    position_key: str,
+    index: int,
+    signature: str,
+    state: str,
+    error: str | None,
+) -> None:
+    """Record a confirmation outcome; raise PhaseFailure unless the transaction confirmed."""
+    if state in CONFIRMED:
+
+        async def confirmed(session: AsyncSession) -> None:
+            await _set_status(session, row_id, "confirmed", pc.now())
+            await audit.record(
+                session,
+                pc.run_id,
+                "CLAIMING",
+                "claim:confirmed",
+                pc.now(),
+                {"position": position_key, "txIndex": index},
+                tx_signature=signature,
+            )
+
+        await pc.journal(confirmed)
+        return
+    if state == "failed":
+        reason = error or "failed on chain"
+        await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), reason))
+        raise PhaseFailure(
+            "CLAIM_TX_FAILED",
+            f"Claim failed at position {position_key} tx {index}: {error or 'failed on chain'}",
+        )
+    raise PhaseFailure(
+        "CLAIM_TX_UNCONFIRMED",
+        f"Claim transaction {signature} (position {position_key}) was not confirmed; "
+        "resume the run to check it again",
+    )
+
+
+async def reconcile(pc: PhaseContext) -> None:
+    """Check every recorded, unsettled signature of this run on chain before claiming again."""
+    async with pc.ctx.db.read() as session:
+        rows = [r for r in await claim_rows(session, pc.run_id) if r.status in OPEN]
+    if not rows:
+        return
+    solana = pc.clients.solana
+    signatures = [r.signature for r in rows if r.signature]
+    statuses = await pc.guard.call(
+        "solana", lambda: solana.signature_statuses(signatures), what="signature statuses"
+    )
+    by_signature = {s.signature: s for s in statuses}
+    height: int | None = None
+    for row in rows:
+        assert row.signature is not None
+        status = by_signature.get(row.signature)
+        state = status.state if status else "unknown"
+        error = status.error if status else None
+        if state in ("unknown", "processed"):
+            if height is None:
+                height = await pc.guard.call("solana", solana.block_height, what="block height")
+            if row.last_valid_block_height is not None and height > row.last_valid_block_height:
+                await pc.journal(
+                    lambda s, r=row: _set_status(  # type: ignore[misc]
+                        s,
+                        r.id,
+                        "failed",
+                        pc.now(),
+                        EXPIRED_NOTE,
+                    )
+                )
+                continue
+            confirmed = await pc.guard.call(
+                "solana",
+                lambda r=row: solana.confirm(r.signature, r.last_valid_block_height or 0),  # type: ignore[misc]
+                what="confirm claim",
+            )
+            state, error = confirmed.state, confirmed.error
+            if expired(state, error):
+                await pc.journal(
+                    lambda s, r=row: _set_status(  # type: ignore[misc]
+                        s, r.id, "failed", pc.now(), EXPIRED_NOTE
+                    )
+                )
+                continue
+            if state in ("unknown", "processed"):
+                raise PhaseFailure(
+                    "CLAIM_TX_UNCONFIRMED",
+                    f"Claim transaction {row.signature} is still unconfirmed; resume again later",
+                )
+        if state in CONFIRMED:
+            await settle(pc, row.id, row.position_key, row.tx_index, row.signature, state, None)
+        else:
+            reason = error or "failed on chain"
+            await pc.journal(
+                lambda s, r=row, e=reason: _set_status(s, r.id, "failed", pc.now(), e)  # type: ignore[misc]
+            )
+
+
+async def _set_status(
+    session: AsyncSession, row_id: str, status: str, now: datetime, error: str | None = None
+) -> None:
+    row = await session.get(ClaimRow, row_id)
+    assert row is not None
+    row.status = status
+    if error is not None:
+        row.error = error
+    if status == "confirmed":
+        row.confirmed_at = now
+
+
+def _position_key(mint: str, used: set[str]) -> str:
+    if mint not in used:
+        return mint
+    attempt = 2
+    while f"{mint}#{attempt}" in used:
+        attempt += 1
+    return f"{mint}#{attempt}"
+
+
+def _mint(position_key: str) -> str:
+    return position_key.split("#", 1)[0]
+
+
+def _result(lamports: int, signature: str | None, details: dict[str, object]) -> PhaseOutcome:
+    return PhaseOutcome(
+        checkpoint={"claimed_lamports": lamports, "claimed_tx_sig": signature},
+        details={"claimedLamports": lamports, "claimedTxSignature": signature, **details},
+        tx_signature=signature,
+    )

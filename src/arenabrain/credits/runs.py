@@ -1,0 +1,533 @@
+"""Pipeline runs: the run repository and the runner behind every entry point.
+
+`start_run` and `resume_run` are the one job of "run the pipeline"; POST /api/runs, the CLI's
+`run` and the scheduler all call them. Each applies the execution policy (kill switch, daily
+cap, dry-run mode), takes the strategy's run lock (409 when held; a stale lock is reaped and
+its run marked interrupted so it can be resumed), then executes the phases in order:
+
+- the run's `state` names the phase being executed; each phase's result (checkpoint columns,
+  rows to write, audit row, move to the next state, lock refresh) is committed in one unit
+  of work, so a crash between phases loses nothing;
+- a failing phase marks the run FAILED with `error_code`, `error_detail` and
+  `error_failed_state` and an audit row; a resume re-enters that phase with the stored
+  checkpoints and clears the error columns;
+- log lines inside a run carry `runId`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from arenabrain.context import Context
+from arenabrain.credits import audit, locks, policy, strategies
+from arenabrain.credits.models import Run, Strategy
+from arenabrain.credits.phases import HANDLERS
+from arenabrain.credits.phases.base import Handler, PhaseContext, PhaseFailure, error_code
+from arenabrain.credits.policy import PolicyBlocked
+from arenabrain.credits.ports import LAMPORTS_PER_SOL, UpstreamError
+from arenabrain.credits.schemas import AuditView, RunError, RunStatus, RunView, StatsView
+from arenabrain.credits.state_machine import (
+    TERMINAL,
+    NotResumable,
+    RunState,
+    check_transition,
+    fail_action,
+    next_state,
+    resume_phase,
+    transition_action,
+)
+from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.db.ids import new_id
+from arenabrain.logging import get_logger
+from arenabrain.web.errors import AppError, Conflict, NotFound
+
+HANDLERS_EXTRA = "credits.handlers"  # tests may wrap the phase handlers
+INTERRUPTED = "RUN_INTERRUPTED"
+
+
+class RunNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("Run not found")
+
+
+class CannotResume(AppError):
+    status_code = 400
+
+
+class LockLost(Exception):
+    """This runner's lock was reaped (it was presumed dead); it must stop writing."""
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+def _units(value: int | None, scale: int) -> Decimal | None:
+    return None if value is None else Decimal(value) / scale
+
+
+def to_view(run: Run) -> RunView:
+    error = (
+        RunError(code=run.error_code, detail=run.error_detail, failed_state=run.error_failed_state)
+        if run.error_code
+        else None
+    )
+    return RunView(
+        run_id=run.run_id,
+        strategy_id=run.strategy_id,
+        state=run.state,
+        trigger=run.trigger,
+        dry_run=run.dry_run,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        claimed_sol=_units(run.claimed_lamports, LAMPORTS_PER_SOL),
+        claimed_lamports=run.claimed_lamports,
+        claimed_tx_signature=run.claimed_tx_sig,
+        swapped_usdc=_units(run.swapped_usdc_base_units, 10**6),
+        swap_tx_signature=run.swap_tx_sig,
+        bridged_usdc=_units(run.bridged_usdc_base_units, 10**6),
+        bridge_tx_hash=run.bridge_tx_hash,
+        bridging_skipped_reason=run.bridging_skipped_reason,
+        funded_usdc=_units(run.funded_usdc_base_units, 10**6),
+        funding_tx_hash=run.funding_tx_hash,
+        funding_skipped_reason=run.funding_skipped_reason,
+        allocated_usd=_units(run.allocated_cents, 100),
+        keys_provisioned=run.keys_provisioned,
+        keys_updated=run.keys_updated,
+        error=error,
+    )
+
+
+def audit_view(entry: Any) -> AuditView:
+    return AuditView(
+        log_id=entry.log_id,
+        run_id=entry.run_id,
+        phase=entry.phase,
+        action=entry.action,
+        details=audit.details_of(entry),
+        tx_signature=entry.tx_signature,
+        timestamp=entry.timestamp,
+    )
+
+
+# --- repository ------------------------------------------------------------------------------
+
+
+async def get(session: AsyncSession, run_id: str) -> Run | None:
+    found: Run | None = await session.get(Run, run_id, populate_existing=True)
+    return found
+
+
+async def get_or_404(session: AsyncSession, run_id: str) -> Run:
+    found = await get(session, run_id)
+    if found is None:
+        raise RunNotFound()
+    return found
+
+
+async def listing(
+    session: AsyncSession, strategy_id: str | None = None, limit: int = 100
+) -> list[Run]:
+    query = select(Run).order_by(Run.started_at.desc(), Run.run_id.desc()).limit(limit)
+    if strategy_id is not None:
+        query = query.where(Run.strategy_id == strategy_id)
+    return list(await session.scalars(query))
+
+
+async def unfinished(session: AsyncSession, strategy_id: str) -> list[Run]:
+    rows = await session.scalars(
+        select(Run).where(
+            Run.strategy_id == strategy_id, Run.state.not_in([s.value for s in TERMINAL])
+        )
+    )
+    return list(rows)
+
+
+def new_run(strategy_id: str, trigger: str, dry_run: bool, now: datetime) -> Run:
+    return Run(
+        run_id=new_id(now),
+        strategy_id=strategy_id,
+        state=RunState.PENDING.value,
+        trigger=trigger,
+        dry_run=dry_run,
+        started_at=now,
+        keys_provisioned=0,
+        keys_updated=0,
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, run: Run, code: str, detail: str, now: datetime
+) -> None:
+    """FAILED with the error columns set and a `fail:<state>` audit row."""
+    failed_state = run.state
+    await audit.record(
+        session,
+        run.run_id,
+        failed_state,
+        fail_action(failed_state),
+        now,
+        {"error": {"code": code, "detail": detail}, "failedState": failed_state},
+    )
+    run.state = RunState.FAILED.value
+    run.error_code = code
+    run.error_detail = detail
+    run.error_failed_state = failed_state
+    run.finished_at = now
+
+
+async def interrupt_orphans(session: AsyncSession, strategy_id: str, now: datetime) -> list[str]:
+    """Runs of the strategy left mid-phase by a process that stopped: FAILED, resumable.
+
+    Called right after taking the strategy's lock, when no other runner can be active."""
+    interrupted = []
+    for run in await unfinished(session, strategy_id):
+        await mark_failed(
+            session,
+            run,
+            INTERRUPTED,
+            f"The process running this run stopped during {run.state} (its run lock expired); "
+            f"resume it with `arenabrain run --resume {run.run_id}`",
+            now,
+        )
+        interrupted.append(run.run_id)
+    return interrupted
+
+
+# --- the runner ------------------------------------------------------------------------------
+
+
+async def take_lock(ctx: Context, strategy_id: str) -> str:
+    """Take the strategy's run lock (RunInProgress: 409), reaping a stale one."""
+    holder = locks.new_holder()
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        stale = await locks.acquire(session, strategy_id, holder, now)
+        orphans = await interrupt_orphans(session, strategy_id, now)
+    if stale is not None:
+        get_logger().info("Cleaned stale run lock", strategyId=strategy_id, staleRunId=stale.run_id)
+    for run_id in orphans:
+        get_logger(runId=run_id).warning("Run marked interrupted", strategyId=strategy_id)
+    return holder
+
+
+async def release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
+    async with ctx.db.write() as session:
+        await locks.release(session, strategy_id, holder)
+
+
+async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> RunView:
+    """Run the pipeline for a strategy now (policy, lock, every phase); returns the run."""
+    settings = ctx.settings
+    async with ctx.db.read() as session:
+        strategy = await strategies.get_or_404(session, strategy_id)
+        status = strategy.status
+    if status != "ACTIVE":
+        raise Conflict(f"Strategy {strategy_id} is {status}; enable it before running it")
+    blocked = policy.kill_switch(settings)
+    if not blocked.allowed:
+        run_id = await record_rejected(ctx, strategy_id, trigger, blocked.reason)
+        raise PolicyBlocked(f"Run {run_id} rejected: {blocked.reason}", run_id)
+    holder = await take_lock(ctx, strategy_id)
+    try:
+        now = ctx.clock.now()
+        async with ctx.db.write() as session:
+            today = await policy.count_today(session, strategy_id, now)
+            capped = policy.daily_cap(today, settings.max_daily_runs, strategy_id)
+            if not capped.allowed:
+                raise PolicyBlocked(capped.reason)
+            run = new_run(strategy_id, trigger, settings.dry_run, now)
+            session.add(run)
+            await session.flush()
+            await policy.record_start(session, strategy_id, now)
+            await locks.attach_run(session, strategy_id, holder, run.run_id)
+            row = await session.get(Strategy, strategy_id)
+            assert row is not None
+            row.last_run_id = run.run_id
+            run_id = run.run_id
+        get_logger(runId=run_id).info(
+            "Pipeline run started", strategyId=strategy_id, trigger=trigger, dryRun=run.dry_run
+        )
+        await execute(ctx, run_id, strategy_id, holder)
+    except asyncio.CancelledError:
+        await asyncio.shield(release_lock(ctx, strategy_id, holder))
+        raise
+    except Exception:
+        await release_lock(ctx, strategy_id, holder)
+        raise
+    await release_lock(ctx, strategy_id, holder)
+    return await get_run(ctx, run_id)
+
+
+async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView:
+    """Resume a FAILED run at the phase it failed in, reusing earlier phases' checkpoints."""
+    settings = ctx.settings
+    async with ctx.db.read() as session:
+        run = await get_or_404(session, run_id)
+    if run.state == RunState.COMPLETE:
+        try:
+            resume_phase(run.state, None)
+        except NotResumable as exc:
+            raise CannotResume(str(exc)) from exc
+    strategy_id = run.strategy_id
+    if strategy_id is None:
+        raise Conflict("The strategy of this run was deleted; the run cannot be resumed")
+    blocked = policy.kill_switch(settings)
+    if not blocked.allowed:
+        async with ctx.db.write() as session:
+            await audit.record(
+                session,
+                run_id,
+                run.state,
+                "policy:rejected",
+                ctx.clock.now(),
+                {"entryPoint": trigger, "reason": blocked.reason, "resume": True},
+            )
+        raise PolicyBlocked(f"Resume of run {run_id} rejected: {blocked.reason}", run_id)
+    holder = await take_lock(ctx, strategy_id)
+    try:
+        now = ctx.clock.now()
+        async with ctx.db.write() as session:
+            run = await get_or_404(session, run_id)
+            try:
+                phase = resume_phase(run.state, run.error_failed_state)
+            except NotResumable as exc:
+                raise CannotResume(str(exc)) from exc
+            mode = policy.resume_mode(run.dry_run, settings)
+            if not mode.allowed:
+                raise PolicyBlocked(mode.reason, run_id)
+            today = await policy.count_today(session, strategy_id, now)
+            capped = policy.daily_cap(today, settings.max_daily_runs, strategy_id)
+            if not capped.allowed:
+                raise PolicyBlocked(capped.reason, run_id)
+            check_transition(RunState.FAILED, phase)
+            await audit.record(
+                session,
+                run_id,
+                RunState.FAILED,
+                transition_action(RunState.FAILED, phase),
+                now,
+                {
+                    "fromPhase": RunState.FAILED,
+                    "toPhase": phase,
+                    "runId": run_id,
+                    "entryPoint": trigger,
+                    "previousError": {
+                        "code": run.error_code,
+                        "detail": run.error_detail,
+                        "failedState": run.error_failed_state,
+                    },
+                },
+            )
+            run.state = phase.value
+            run.error_code = None
+            run.error_detail = None
+            run.error_failed_state = None
+            run.finished_at = None
+            run.trigger = "resume"
+            await policy.record_start(session, strategy_id, now)
+            await locks.attach_run(session, strategy_id, holder, run_id)
+        get_logger(runId=run_id).info("Resuming run", phase=str(phase), entryPoint=trigger)
+        await execute(ctx, run_id, strategy_id, holder)
+    except asyncio.CancelledError:
+        await asyncio.shield(release_lock(ctx, strategy_id, holder))
+        raise
+    except Exception:
+        await release_lock(ctx, strategy_id, holder)
+        raise
+    await release_lock(ctx, strategy_id, holder)
+    return await get_run(ctx, run_id)
+
+
+async def record_rejected(ctx: Context, strategy_id: str, trigger: str, reason: str) -> str:
+    """Record a run the policy refused: FAILED POLICY_BLOCKED, never entering CLAIMING."""
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        run = new_run(strategy_id, trigger, ctx.settings.dry_run, now)
+        session.add(run)
+        await session.flush()
+        await mark_failed(session, run, policy.POLICY_BLOCKED, reason, now)
+        run_id = run.run_id
+    get_logger(runId=run_id).warning(
+        "Run rejected by execution policy", strategyId=strategy_id, reason=reason
+    )
+    return run_id
+
+
+def handlers(ctx: Context) -> dict[RunState, Handler]:
+    found: dict[RunState, Handler] = ctx.extras.get(HANDLERS_EXTRA, HANDLERS)
+    return found
+
+
+async def execute(ctx: Context, run_id: str, strategy_id: str, holder: str) -> None:
+    """Execute the run's remaining phases in order, checkpointing each one."""
+    with structlog.contextvars.bound_contextvars(runId=run_id):
+        log = get_logger()
+        clients = credit_clients(ctx)
+        guard = Guard(ctx)
+        while True:
+            async with ctx.db.read() as session:
+                run = await get_or_404(session, run_id)
+                strategy = await strategies.get(session, strategy_id, deleted=True)
+            state = RunState(run.state)
+            if state in TERMINAL:
+                return
+            try:
+                if strategy is None:
+                    raise PhaseFailure("STRATEGY_NOT_FOUND", f"Strategy {strategy_id} not found")
+                if state is RunState.PENDING:
+                    await advance(ctx, run_id, state, holder, {}, None, None)
+                    continue
+                blocked = policy.kill_switch(ctx.settings)
+                if not blocked.allowed:
+                    raise PhaseFailure(policy.POLICY_BLOCKED, blocked.reason)
+                log.info(f"Executing phase: {state}", phase=str(state), dryRun=run.dry_run)
+                context = PhaseContext(ctx, run, strategy, clients, guard, run.dry_run, log)
+                outcome = await handlers(ctx)[state](context)
+                await advance(
+                    ctx,
+                    run_id,
+                    state,
+                    holder,
+                    outcome.checkpoint,
+                    outcome,
+                    outcome.tx_signature,
+                )
+            except LockLost:
+                log.error("Run lock lost; another process took over this strategy", phase=state)
+                return
+            except PhaseFailure as exc:
+                await fail(ctx, run_id, holder, exc.code, exc.detail)
+                return
+            except UpstreamError as exc:
+                await fail(ctx, run_id, holder, error_code(exc), f"Phase {state}: {exc}")
+                return
+            except Exception as exc:
+                code = error_code(exc)
+                log.error(f"Phase {state} threw unexpected error", phase=str(state), err=exc)
+                await fail(ctx, run_id, holder, code, f"Phase {state} error: {exc}")
+                return
+
+
+async def advance(
+    ctx: Context,
+    run_id: str,
+    state: RunState,
+    holder: str,
+    checkpoint: dict[str, Any],
+    outcome: Any,
+    tx_signature: str | None,
+) -> None:
+    """Commit a phase: its rows, checkpoints, audit row and move to the next state, at once."""
+    now = ctx.clock.now()
+    target = next_state(state)
+    check_transition(state, target)
+    async with ctx.db.write() as session:
+        run = await get_or_404(session, run_id)
+        if run.state != state.value or run.strategy_id is None:
+            raise LockLost()
+        if not await locks.refresh(session, run.strategy_id, holder, now):
+            raise LockLost()
+        if outcome is not None and outcome.persist is not None:
+            await outcome.persist(session)
+        for column, value in checkpoint.items():
+            setattr(run, column, value)
+        details = {"fromPhase": state, "toPhase": target, "runId": run_id}
+        if outcome is not None:
+            details |= outcome.details
+        await audit.record(
+            session,
+            run_id,
+            state,
+            transition_action(state, target),
+            now,
+            details,
+            tx_signature=tx_signature,
+        )
+        run.state = target.value
+        if target is RunState.COMPLETE:
+            run.finished_at = now
+    get_logger().info("State transition complete", **{"from": str(state), "to": str(target)})
+
+
+async def fail(ctx: Context, run_id: str, holder: str, code: str, detail: str) -> None:
+    now = ctx.clock.now()
+    async with ctx.db.write() as session:
+        run = await get_or_404(session, run_id)
+        if RunState(run.state) in TERMINAL or run.strategy_id is None:
+            return
+        if not await locks.refresh(session, run.strategy_id, holder, now):
+            return  # another process owns this strategy now; it decides about this run
+        failed_state = run.state
+        await mark_failed(session, run, code, detail, now)
+    get_logger().error("Run failed", code=code, detail=detail, failedState=failed_state)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def get_run(ctx: Context, run_id: str) -> RunView:
+    async with ctx.db.read() as session:
+        return to_view(await get_or_404(session, run_id))
+
+
+async def list_runs(
+    ctx: Context, strategy_id: str | None = None, limit: int = 100
+) -> list[RunView]:
+    """Runs, newest first (optionally of one strategy)."""
+    async with ctx.db.read() as session:
+        return [to_view(r) for r in await listing(session, strategy_id, limit)]
+
+
+async def run_status(
+    ctx: Context, run_id: str | None = None, strategy_id: str | None = None
+) -> RunStatus:
+    """A run (by id, or the latest of a strategy) with its full phase audit log."""
+    async with ctx.db.read() as session:
+        if run_id is not None:
+            run = await get_or_404(session, run_id)
+        else:
+            if strategy_id is None:
+                raise AppError("Pass a run id or a strategy id")
+            latest = await listing(session, strategy_id, limit=1)
+            if not latest:
+                raise RunNotFound()
+            run = latest[0]
+        entries = await audit.for_run(session, run.run_id)
+        return RunStatus(run=to_view(run), audit_log=[audit_view(e) for e in entries])
+
+
+async def run_stats(ctx: Context) -> StatsView:
+    """Totals over every run; money totals exclude dry runs (they moved nothing)."""
+    async with ctx.db.read() as session:
+        by_state = dict(
+            (await session.execute(select(Run.state, func.count()).group_by(Run.state))).all()
+        )
+        dry = await session.scalar(select(func.count()).select_from(Run).where(Run.dry_run))
+        sums = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(Run.claimed_lamports), 0),
+                    func.coalesce(func.sum(Run.swapped_usdc_base_units), 0),
+                    func.coalesce(func.sum(Run.allocated_cents), 0),
+                    func.coalesce(func.sum(Run.keys_provisioned), 0),
+                    func.coalesce(func.sum(Run.keys_updated), 0),
+                ).where(Run.dry_run.is_(False))
+            )
+        ).one()
+    return StatsView(
+        total_runs=sum(by_state.values()),
+        completed_runs=by_state.get("COMPLETE", 0),
+        failed_runs=by_state.get("FAILED", 0),
+        dry_runs=int(dry or 0),
+        total_claimed_sol=Decimal(int(sums[0] or 0)) / LAMPORTS_PER_SOL,
+        total_swapped_usdc=Decimal(int(sums[1] or 0)) / 10**6,
+        total_allocated_usd=Decimal(int(sums[2] or 0)) / 100,
+        total_keys_provisioned=int(sums[3] or 0),
+        total_keys_updated=int(sums[4] or 0),
+    )

@@ -1,0 +1,87 @@
+"""Fixtures for CreditBrain tests: a context over a migrated temporary database whose
+upstreams are the in-memory fakes of `fakes.World`, with sleeps that never wait."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from arenabrain.clock import FrozenClock
+from arenabrain.context import Context
+from arenabrain.credits import strategies
+from arenabrain.credits.schemas import StrategyCreate, StrategyView
+from arenabrain.credits.upstreams import CLIENTS, SLEEP
+from arenabrain.runtime import open_context
+from arenabrain.settings import Settings
+from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
+
+KEK = "test-key-encryption-key"
+CREDITS_ENV = {"KEY_ENCRYPTION_KEY": KEK}
+HOLDER_A, HOLDER_B, HOLDER_C = wallet(1), wallet(2), wallet(3)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def world() -> World:
+    """1 SOL + 0.5 SOL of fees to claim, three holders (500/300/200), $1000 of credits."""
+    w = World()
+    w.bags.claimable = {FEE_MINT_A: 1_000_000_000, FEE_MINT_B: 500_000_000}
+    w.holders.hold(HOLDER_A, 500)
+    w.holders.hold(HOLDER_B, 300)
+    w.holders.hold(HOLDER_C, 200)
+    return w
+
+
+MakeCtx = Callable[..., Awaitable[Context]]
+
+
+@pytest.fixture
+async def make_ctx(
+    make_settings: Callable[..., Settings], clock: FrozenClock, world: World, sleeps: Sleeps
+) -> AsyncIterator[MakeCtx]:
+    """Open a context (a 'process') with extra environment; several share one database."""
+    async with AsyncExitStack() as stack:
+
+        async def make(**env: str) -> Context:
+            settings = make_settings(**{**CREDITS_ENV, **env})
+            ctx = await stack.enter_async_context(
+                open_context(settings, clock=clock, transports={})
+            )
+            ctx.extras[CLIENTS] = world.clients
+            ctx.extras[SLEEP] = sleeps
+            return ctx
+
+        yield make
+
+
+@pytest.fixture
+async def cctx(make_ctx: MakeCtx) -> Context:
+    return await make_ctx()
+
+
+async def make_strategy(ctx: Context, **fields: Any) -> StrategyView:
+    """A strategy for the fake world: owner = signer, threshold 0.1 SOL, $100 key limit."""
+    body: dict[str, Any] = {
+        "owner_wallet": OWNER,
+        "distribution_token": MINT,
+        "min_claim_threshold": Decimal("0.1"),
+        "key_config": {"default_limit_usd": Decimal(100)},
+    }
+    body.update(fields)
+    return await strategies.create_strategy(ctx, StrategyCreate.model_validate(body))

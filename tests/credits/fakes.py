@@ -1,0 +1,384 @@
+"""Small in-memory fakes of the CreditBrain ports, sharing one little "chain".
+
+Each fake counts its calls, can fail an operation before it happens (`fail_next`), and can
+crash right after an operation's side effect happened (`crash_after`), which simulates the
+process dying between an external side effect and our record of it. `Crash` is a
+BaseException, so it passes through the runner's error handling like a real process death."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from solders.keypair import Keypair
+
+from arenabrain.credits.ports import (
+    USDC_MINT,
+    ClaimablePosition,
+    ClaimTransaction,
+    CreatedKey,
+    Credits,
+    OpenRouterKey,
+    SignatureStatus,
+    SwapQuote,
+    SwapTransaction,
+    TokenAccount,
+    UpstreamError,
+)
+
+
+class Crash(BaseException):
+    """The process died right after a side effect."""
+
+
+def wallet(n: int) -> str:
+    """A deterministic on-curve wallet (a real ed25519 public key)."""
+    return str(Keypair.from_seed(bytes([n % 256]) * 31 + bytes([n // 256])).pubkey())
+
+
+OWNER = wallet(200)
+MINT = wallet(201)  # the distribution token (any valid base58 key will do)
+FEE_MINT_A = wallet(202)
+FEE_MINT_B = wallet(203)
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.fail_next: dict[str, list[BaseException]] = {}
+        self.crash_after: Counter[str] = Counter()
+        self.crash_on: dict[str, set[int]] = {}
+
+    def enter(self, op: str) -> None:
+        self.calls[op] += 1
+        queue = self.fail_next.get(op)
+        if queue:
+            raise queue.pop(0)
+
+    def leave(self, op: str) -> None:
+        if self.crash_after[op] > 0:
+            self.crash_after[op] -= 1
+            raise Crash(op)
+        if self.calls[op] in self.crash_on.get(op, set()):
+            self.crash_on[op].discard(self.calls[op])
+            raise Crash(f"{op} #{self.calls[op]}")
+
+    def fail(self, op: str, *errors: BaseException) -> None:
+        self.fail_next.setdefault(op, []).extend(errors)
+
+    def crash(self, op: str, times: int = 1) -> None:
+        self.crash_after[op] += times
+
+    def crash_at(self, op: str, call: int) -> None:
+        """Crash right after the `call`-th call (1-based) of `op` has had its effect."""
+        self.crash_on.setdefault(op, set()).add(call)
+
+
+def transient(upstream: str, message: str = "503 Service Unavailable") -> UpstreamError:
+    return UpstreamError(upstream, message, status=503, transient=True)
+
+
+@dataclass
+class Chain:
+    """Landed signatures, balances and the block height of a tiny pretend Solana."""
+
+    height: int = 1000
+    statuses: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    usdc: Counter[str] = field(default_factory=Counter)
+    effects: dict[str, Any] = field(default_factory=dict)  # tx text -> callable on landing
+    land_as: dict[str, str] = field(default_factory=dict)  # tx text -> forced outcome
+
+
+class FakeSigner:
+    def __init__(self, public_key: str = OWNER) -> None:
+        self._public_key = public_key
+        self.faults = Faults()
+
+    @property
+    def public_key(self) -> str:
+        return self._public_key
+
+    def sign_claim(self, tx_base58: str) -> tuple[bytes, str]:
+        self.faults.enter("sign_claim")
+        return tx_base58.encode(), f"sig-{tx_base58}"
+
+    def sign_swap(self, tx_base58: str) -> tuple[bytes, str]:
+        self.faults.enter("sign_swap")
+        return tx_base58.encode(), f"sig-{tx_base58}"
+
+
+class FakeSolana:
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.faults = Faults()
+        self.sent: list[str] = []
+
+    async def latest_blockhash(self) -> tuple[str, int]:
+        return "blockhash", self.chain.height + 150
+
+    async def block_height(self) -> int:
+        self.faults.enter("block_height")
+        return self.chain.height
+
+    async def send_transaction(self, wire: bytes) -> str:
+        self.faults.enter("send_transaction")
+        tx = wire.decode()
+        signature = f"sig-{tx}"
+        self.sent.append(signature)
+        outcome = self.chain.land_as.get(tx, "confirmed")
+        if outcome == "confirmed" and signature not in self.chain.statuses:
+            effect = self.chain.effects.get(tx)
+            if effect is not None:
+                effect()
+        if outcome != "never":
+            self.chain.statuses.setdefault(signature, outcome)
+            if outcome == "failed":
+                self.chain.errors[signature] = "InstructionError"
+        self.faults.leave("send_transaction")
+        return signature
+
+    async def signature_statuses(self, signatures: list[str]) -> list[SignatureStatus]:
+        self.faults.enter("signature_statuses")
+        return [self._status(s) for s in signatures]
+
+    async def confirm(self, signature: str, last_valid_block_height: int) -> SignatureStatus:
+        self.faults.enter("confirm")
+        status = self._status(signature)
+        if status.state == "unknown":
+            # Waiting for it: the chain moves past its last valid block height.
+            self.chain.height = max(self.chain.height, last_valid_block_height + 1)
+            return SignatureStatus(signature, "unknown", "expired: block height exceeded")
+        return status
+
+    async def balance_lamports(self, owner: str) -> int:
+        return 10**9
+
+    async def token_balance(self, owner: str, mint: str) -> int:
+        self.faults.enter("token_balance")
+        assert mint == USDC_MINT
+        return self.chain.usdc[owner]
+
+    def _status(self, signature: str) -> SignatureStatus:
+        state = self.chain.statuses.get(signature, "unknown")
+        return SignatureStatus(signature, state, self.chain.errors.get(signature))  # type: ignore[arg-type]
+
+
+class FakeBags:
+    """Claimable positions that drop to zero once their last claim transaction lands, and
+    SOL→USDC quotes at a fixed price whose swaps deliver a little less than quoted."""
+
+    def __init__(self, chain: Chain, owner: str = OWNER) -> None:
+        self.chain = chain
+        self.owner = owner
+        self.faults = Faults()
+        self.claimable: dict[str, int] = {}  # mint -> lamports
+        self.txs_per_position = 1
+        self.usdc_per_sol = Decimal(150)
+        self.delivered_ratio = Decimal("0.995")  # what the swap really delivers vs the quote
+        self.price_impact = Decimal("0.02")
+        self.empty_mints: set[str] = set()
+        self._serial = itertools.count(1)
+
+    async def claimable_positions(self, wallet: str) -> list[ClaimablePosition]:
+        self.faults.enter("claimable_positions")
+        assert wallet == self.owner
+        return [
+            ClaimablePosition(base_mint=m, kind="standard", claimable_lamports=v)
+            for m, v in sorted(self.claimable.items())
+        ]
+
+    async def claim_transactions(self, fee_claimer: str, token_mint: str) -> list[ClaimTransaction]:
+        self.faults.enter("claim_transactions")
+        if token_mint in self.empty_mints or not self.claimable.get(token_mint):
+            return []
+        batch = next(self._serial)
+        txs = []
+        for index in range(self.txs_per_position):
+            text = f"claim-{token_mint[:6]}-{batch}-{index}"
+            if index == self.txs_per_position - 1:
+                self.chain.effects[text] = lambda m=token_mint: self.claimable.__setitem__(m, 0)
+            txs.append(ClaimTransaction(text, "blockhash", self.chain.height + 150))
+        return txs
+
+    async def trade_quote(
+        self, input_mint: str, output_mint: str, amount: int, slippage_bps: int
+    ) -> SwapQuote:
+        self.faults.enter("trade_quote")
+        out = int(Decimal(amount) * self.usdc_per_sol / 1000)  # lamports -> USDC base units
+        return SwapQuote(
+            request_id=f"q{next(self._serial)}",
+            in_amount=amount,
+            out_amount=out,
+            min_out_amount=out * (10000 - slippage_bps) // 10000,
+            price_impact_pct=self.price_impact,
+            slippage_bps=slippage_bps,
+        )
+
+    async def swap_transaction(self, quote: SwapQuote, user_public_key: str) -> SwapTransaction:
+        self.faults.enter("swap_transaction")
+        assert user_public_key == self.owner
+        text = f"swap-{quote.request_id}"
+        delivered = int(quote.out_amount * self.delivered_ratio)
+        self.chain.effects[text] = lambda: self.chain.usdc.__setitem__(
+            user_public_key, self.chain.usdc[user_public_key] + delivered
+        )
+        return SwapTransaction(text, self.chain.height + 150)
+
+
+class FakeHolders:
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.accounts: list[TokenAccount] = []
+
+    def hold(self, owner: str, amount: int) -> None:
+        self.accounts.append(TokenAccount(f"acct{len(self.accounts)}", owner, amount))
+
+    async def token_accounts(self, mint: str) -> list[TokenAccount]:
+        self.faults.enter("token_accounts")
+        return list(self.accounts)
+
+    async def mint_decimals(self, mint: str) -> int:
+        return 6
+
+
+@dataclass
+class KeyState:
+    hash: str
+    name: str
+    limit: Decimal | None
+    limit_reset: str | None
+    expires_at: datetime | None
+    disabled: bool = False
+    usage: Decimal = Decimal(0)
+    usage_window: Decimal = Decimal(0)
+    plaintext: str = ""
+
+
+class FakeKeys:
+    """An OpenRouter account: credits and keys with limits, usage and resets."""
+
+    def __init__(self, credits: Decimal = Decimal(1000), usage: Decimal = Decimal(0)) -> None:
+        self.faults = Faults()
+        self.total_credits = credits
+        self.total_usage = usage
+        self.keys: dict[str, KeyState] = {}
+        self.deleted: list[str] = []
+        self._serial = itertools.count(1)
+
+    def view(self, state: KeyState) -> OpenRouterKey:
+        used = state.usage_window if state.limit_reset else state.usage
+        remaining = None if state.limit is None else max(Decimal(0), state.limit - used)
+        window = {"daily": Decimal(0), "weekly": Decimal(0), "monthly": Decimal(0)}
+        if state.limit_reset:
+            window[state.limit_reset] = state.usage_window
+        return OpenRouterKey(
+            hash=state.hash,
+            name=state.name,
+            disabled=state.disabled,
+            limit=state.limit,
+            limit_remaining=remaining,
+            limit_reset=state.limit_reset,
+            usage=state.usage,
+            usage_daily=window["daily"],
+            usage_weekly=window["weekly"],
+            usage_monthly=window["monthly"],
+            created_at=None,
+            updated_at=None,
+            expires_at=state.expires_at,
+        )
+
+    async def create_key(
+        self, name: str, limit: Decimal, limit_reset: str | None, expires_at: datetime | None
+    ) -> CreatedKey:
+        self.faults.enter("create_key")
+        serial = next(self._serial)
+        key_hash = hashlib.sha256(f"{name}:{serial}".encode()).hexdigest()
+        plaintext = f"sk-or-v1-{key_hash[:32]}"
+        state = KeyState(
+            key_hash, name, Decimal(limit), limit_reset, expires_at, plaintext=plaintext
+        )
+        self.keys[key_hash] = state
+        self.faults.leave("create_key")
+        return CreatedKey(self.view(state), plaintext)
+
+    async def list_keys(self) -> list[OpenRouterKey]:
+        self.faults.enter("list_keys")
+        return [self.view(k) for k in self.keys.values()]
+
+    async def get_key(self, key_hash: str) -> OpenRouterKey | None:
+        self.faults.enter("get_key")
+        state = self.keys.get(key_hash)
+        return None if state is None else self.view(state)
+
+    async def update_key(self, key_hash: str, **changes: Any) -> OpenRouterKey:
+        self.faults.enter("update_key")
+        state = self.keys.get(key_hash)
+        if state is None:
+            raise UpstreamError("openrouter", "PATCH keys answered 404: Key not found", status=404)
+        if "limit" in changes:
+            state.limit = Decimal(str(changes["limit"]))
+        if "disabled" in changes:
+            state.disabled = bool(changes["disabled"])
+        self.faults.leave("update_key")
+        return self.view(state)
+
+    async def delete_key(self, key_hash: str) -> bool:
+        self.faults.enter("delete_key")
+        self.deleted.append(key_hash)
+        return self.keys.pop(key_hash, None) is not None
+
+    async def credits(self) -> Credits:
+        self.faults.enter("credits")
+        return Credits(self.total_credits, self.total_usage)
+
+    def spend(self, key_hash: str, amount: Decimal) -> None:
+        state = self.keys[key_hash]
+        state.usage += amount
+        state.usage_window += amount
+        self.total_usage += amount
+
+    def live(self) -> list[KeyState]:
+        return [k for k in self.keys.values() if not k.disabled]
+
+
+@dataclass
+class FakeClients:
+    bags: FakeBags
+    solana: FakeSolana
+    holders: FakeHolders
+    keys: FakeKeys
+    signer: FakeSigner | None
+
+
+class World:
+    """Everything a pipeline run touches outside the database."""
+
+    def __init__(self, owner: str = OWNER) -> None:
+        self.chain = Chain()
+        self.bags = FakeBags(self.chain, owner)
+        self.solana = FakeSolana(self.chain)
+        self.holders = FakeHolders()
+        self.keys = FakeKeys()
+        self.signer: FakeSigner | None = FakeSigner(owner)
+        self.clients = FakeClients(self.bags, self.solana, self.holders, self.keys, self.signer)
+
+    def without_signer(self) -> None:
+        self.signer = None
+        self.clients = replace(self.clients, signer=None)
+
+    def mutations(self) -> dict[str, int]:
+        """Every externally visible mutation the fakes saw."""
+        return {
+            "sign_claim": self.signer.faults.calls["sign_claim"] if self.signer else 0,
+            "sign_swap": self.signer.faults.calls["sign_swap"] if self.signer else 0,
+            "send_transaction": self.solana.faults.calls["send_transaction"],
+            "create_key": self.keys.faults.calls["create_key"],
+            "update_key": self.keys.faults.calls["update_key"],
+            "delete_key": self.keys.faults.calls["delete_key"],
+        }
