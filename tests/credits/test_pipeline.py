@@ -17,7 +17,6 @@ from arenabrain.credits.models import (
 )
 from arenabrain.credits.phases.bridging import SKIPPED_REASON
 from tests.credits.conftest import HOLDER_A, HOLDER_B, HOLDER_C, KEK, make_strategy
-from tests.credits.fakes import OWNER
 
 
 async def rows(ctx, model, *where):
@@ -167,12 +166,18 @@ async def test_keys_without_a_reset_are_capped_on_unspent_credit(cctx, world) ->
     assert all(v.limit_remaining <= Decimal(100) for v in view.values())
 
 
-async def test_logs_inside_a_run_carry_the_run_id(cctx, world, capsys) -> None:
+async def test_logs_inside_a_run_carry_the_run_id(cctx, world) -> None:
+    import io
+    import json
+
     from arenabrain.logging import configure_logging
 
-    configure_logging("info")
+    out = io.StringIO()
+    configure_logging("info", stream=out)
     strategy = await make_strategy(cctx)
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
-    lines = [line for line in capsys.readouterr().out.splitlines() if "State transition" in line]
-    assert lines and all(f'"runId": "{run.run_id}"' in line for line in lines)
-    assert OWNER  # the fake world's owner signs
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    inside = [line for line in lines if line["msg"].startswith(("State transition", "Executing"))]
+    assert len(inside) == 13
+    assert all(line["runId"] == run.run_id for line in inside)
+    assert all(line["level"] == "info" for line in inside)
