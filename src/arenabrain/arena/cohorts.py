@@ -253,15 +253,18 @@ async def start_new_cohort(ctx: Context, now: datetime) -> CohortStart:
 
 
 async def maybe_start_cohort(ctx: Context, force: bool = False) -> CohortStart:
-    """This week's cohort if it exists; otherwise create it when forced or inside the start
-    window (Sunday before 01:00 UTC). Start failures are logged and reported, not raised."""
+    """This week's cohort if it exists (completing a partial lineup); otherwise create it when
+    forced or inside the start window (Sunday before 01:00 UTC). Start failures are logged and
+    reported, not raised."""
     now = ctx.clock.now()
     async with ctx.db.read() as session:
         existing = await cohort_for_week(session, now)
         if existing is not None:
             agents = await cohort_agents(session, existing.id)
-            if agents:
+            slots = await config_slots(session, existing.benchmark_config_id)
+            if len(agents) >= len(slots):
                 return CohortStart(True, existing, agents)
+            # else: fall through and give the cohort the agents it lacks
     if existing is None and not force and not in_start_window(now):
         return CohortStart(False, message=NOT_IN_WINDOW)
     try:
@@ -300,8 +303,7 @@ async def complete_cohorts(
     threshold = decision_threshold(latest or 0, decision_cohort_limit)
     has_decision = exists().where(Decision.cohort_id == Cohort.id)
     has_open = exists().where(
-        Position.status == "open",
-        Position.agent_id.in_(select(Agent.id).where(Agent.cohort_id == Cohort.id)),
+        Position.status == "open", Position.agent_id == Agent.id, Agent.cohort_id == Cohort.id
     )
     done = list(
         (
