@@ -14,7 +14,7 @@ from arenabrain.cli import JsonFlag, app, run_with_context, show
 from arenabrain.context import Context
 from arenabrain.web.errors import AppError
 
-MARKET_COLUMNS = ("id", "polymarket_id", "question", "status", "current_price", "volume")
+MARKET_COLUMNS = ("polymarket_id", "question", "status", "current_price", "volume")
 
 
 def run(job: Callable[[Context], Awaitable[Any]], json_out: bool, **options: Any) -> Any:
