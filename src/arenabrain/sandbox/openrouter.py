@@ -1,9 +1,22 @@
-"""OpenRouter emulator: the public model catalog and the account's credits.
+"""OpenRouter emulator: the public model catalog, the account's credits, and key management.
 
-The decision and CreditBrain work grows it (chat completions, key management)."""
+Key management follows the real API: a management key (any bearer that is not a provisioned
+holder key, unless `openrouter_state(world)["management_keys"]` names them) creates keys with
+`POST /api/v1/keys` (201, `{data, key:"sk-or-v1-<hex>"}`, the plaintext only there), lists them
+100 per page (`offset`, `include_disabled`), and reads, patches and deletes them by hash.
+`limit_reset` must be daily/weekly/monthly/null and `expires_at` UTC (400 otherwise). Usage is
+simulated with `spend(world, key_hash, usd)`: it raises the key's usage windows (midnight UTC,
+weeks from Monday) and the account's `total_usage`; `limit_remaining = limit - usage` in the
+key's reset window. `POST /api/v1/credits/coinbase` answers 410 like the real service.
+
+Every request is recorded (`world.calls("openrouter", "PATCH")` counts top-ups);
+`inject_failure(world, 503, ...)` answers the next requests with those statuses."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,12 +25,53 @@ from fastapi.responses import JSONResponse
 from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.world import World
 
+KEY_PAGE = 100
+LIMIT_RESETS = (None, "daily", "weekly", "monthly")
+PATCHABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
+CREATABLE = PATCHABLE - {"disabled"} | {"expires_at", "workspace_id"}
+
 
 def openrouter_state(world: World) -> dict[str, Any]:
-    return world.state.setdefault(
+    state = world.state.setdefault(
         "openrouter",
         {"total_credits": 100.0, "total_usage": 0.0, "catalog": [], "down": False},
     )
+    # Key management, added beside the original keys so existing worlds keep working.
+    state.setdefault("keys", {})  # hash -> key record
+    state.setdefault("key_serial", 0)
+    state.setdefault("management_keys", None)  # None: any bearer but a holder key
+    state.setdefault("fail_next", [])
+    return state
+
+
+def inject_failure(world: World, *statuses: int) -> None:
+    openrouter_state(world)["fail_next"].extend(statuses)
+
+
+def spend(world: World, key_hash: str, usd: Decimal | str | float) -> Decimal:
+    """Simulate a holder spending `usd` with a key; returns what was actually spent.
+
+    A disabled or expired key spends nothing; spending stops at the key's remaining limit and
+    at the account's remaining credits, as the real service refuses requests past them."""
+    state = openrouter_state(world)
+    record = state["keys"][key_hash]
+    now = world.clock.now()
+    wanted = Decimal(str(usd))
+    if record["disabled"] or (record["expires_at"] is not None and record["expires_at"] <= now):
+        return Decimal(0)
+    remaining = _limit_remaining(record, now)
+    if remaining is not None:
+        wanted = min(wanted, remaining)
+    account_left = Decimal(str(state["total_credits"])) - Decimal(str(state["total_usage"]))
+    wanted = max(min(wanted, account_left), Decimal(0))
+    if wanted > 0:
+        record["spends"].append((now, wanted))
+        state["total_usage"] = float(Decimal(str(state["total_usage"])) + wanted)
+    return wanted
+
+
+def key_record(world: World, key_hash: str) -> dict[str, Any] | None:
+    return openrouter_state(world)["keys"].get(key_hash)
 
 
 @emulator("openrouter")
@@ -30,6 +84,9 @@ def build(world: World) -> FastAPI:
         world.record("openrouter", request.method, request.url.path)
         if state["down"]:
             return JSONResponse({"error": {"code": 503, "message": "unavailable"}}, 503)
+        if state["fail_next"]:
+            status = state["fail_next"].pop(0)
+            return _error(status, "injected failure")
         return await call_next(request)
 
     @app.get("/api/v1/models")
@@ -44,4 +101,231 @@ def build(world: World) -> FastAPI:
         totals = {key: state[key] for key in ("total_credits", "total_usage")}
         return {"data": totals}
 
+    @app.post("/api/v1/credits/coinbase")
+    async def coinbase() -> Any:
+        message = (
+            "The Coinbase APIs used by this endpoint have been deprecated. "
+            "Please purchase credits at https://openrouter.ai/settings/credits"
+        )
+        return _error(410, message)
+
+    @app.post("/api/v1/keys")
+    async def create_key(request: Request) -> Any:
+        if (denied := _management(request, state)) is not None:
+            return denied
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        unknown = set(body) - CREATABLE
+        name = body.get("name")
+        if unknown or not isinstance(name, str) or not name.strip():
+            return _error(400, f"Invalid request: name is required; unknown {sorted(unknown)}")
+        problem = _validate(body)
+        if problem:
+            return _error(400, problem)
+        expires_at = _expiry(body.get("expires_at"))
+        if isinstance(expires_at, str):
+            return _error(400, expires_at)
+        now = world.clock.now()
+        if expires_at is not None and expires_at <= now:
+            return _error(400, "expires_at must be in the future")
+        secret = world.rng.randbytes(32).hex()
+        plaintext = f"sk-or-v1-{secret}"
+        state["key_serial"] += 1
+        new_key: dict[str, Any] = {
+            "hash": hashlib.sha256(plaintext.encode()).hexdigest(),
+            "name": name,
+            "label": f"sk-or-v1-{secret[:3]}...{secret[-3:]}",
+            "disabled": False,
+            "limit": _money(body.get("limit")),
+            "limit_reset": body.get("limit_reset"),
+            "include_byok_in_limit": bool(body.get("include_byok_in_limit", False)),
+            "created_at": now,
+            "updated_at": None,
+            "expires_at": expires_at,
+            "workspace_id": body.get("workspace_id"),
+            "spends": [],
+            "order": state["key_serial"],
+        }
+        state["keys"][new_key["hash"]] = new_key
+        return JSONResponse({"data": _key_wire(new_key, now), "key": plaintext}, 201)
+
+    @app.get("/api/v1/keys")
+    async def list_keys(request: Request) -> Any:
+        if (denied := _management(request, state)) is not None:
+            return denied
+        offset_text = request.query_params.get("offset", "0")
+        if not offset_text.isdigit():
+            return _error(400, "offset must be a non-negative integer")
+        include_disabled = request.query_params.get("include_disabled", "false") == "true"
+        records = sorted(state["keys"].values(), key=lambda r: r["order"], reverse=True)
+        records = [r for r in records if include_disabled or not r["disabled"]]
+        offset = int(offset_text)
+        now = world.clock.now()
+        return {"data": [_key_wire(r, now) for r in records[offset : offset + KEY_PAGE]]}
+
+    @app.get("/api/v1/keys/{key_hash}")
+    async def get_key(key_hash: str, request: Request) -> Any:
+        if (denied := _management(request, state)) is not None:
+            return denied
+        record = state["keys"].get(key_hash)
+        if record is None:
+            return _error(404, "Key not found")
+        return {"data": _key_wire(record, world.clock.now())}
+
+    @app.patch("/api/v1/keys/{key_hash}")
+    async def update_key(key_hash: str, request: Request) -> Any:
+        if (denied := _management(request, state)) is not None:
+            return denied
+        record = state["keys"].get(key_hash)
+        if record is None:
+            return _error(404, "Key not found")
+        body = await _body(request)
+        if isinstance(body, JSONResponse):
+            return body
+        unknown = set(body) - PATCHABLE
+        if unknown:
+            return _error(400, f"Invalid request: unknown fields {sorted(unknown)}")
+        problem = _validate(body)
+        if problem:
+            return _error(400, problem)
+        for field in PATCHABLE & set(body):
+            record[field] = _money(body[field]) if field == "limit" else body[field]
+        record["updated_at"] = world.clock.now()
+        return {"data": _key_wire(record, world.clock.now())}
+
+    @app.delete("/api/v1/keys/{key_hash}")
+    async def delete_key(key_hash: str, request: Request) -> Any:
+        if (denied := _management(request, state)) is not None:
+            return denied
+        if state["keys"].pop(key_hash, None) is None:
+            return _error(404, "Key not found")
+        return {"deleted": True}
+
     return app
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message}}, status)
+
+
+def _management(request: Request, state: dict[str, Any]) -> JSONResponse | None:
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        return _error(401, "No auth credentials found")
+    token = header[7:].strip()
+    allowed = state["management_keys"]
+    holder_key = hashlib.sha256(token.encode()).hexdigest() in state["keys"]
+    if holder_key or (allowed is not None and token not in allowed):
+        return _error(401, "Only management keys can perform this operation")
+    return None
+
+
+async def _body(request: Request) -> dict[str, Any] | JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "Invalid JSON body")
+    return body if isinstance(body, dict) else _error(400, "Invalid JSON body")
+
+
+def _validate(body: dict[str, Any]) -> str | None:
+    if "limit_reset" in body and body["limit_reset"] not in LIMIT_RESETS:
+        return (
+            f"Invalid limit_reset {body['limit_reset']!r}: expected daily, weekly, monthly or null"
+        )
+    if "limit" in body:
+        limit = body["limit"]
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)):
+            return "limit must be a number or null"
+        if limit is not None and limit < 0:
+            return "limit must not be negative"
+    for flag in ("disabled", "include_byok_in_limit"):
+        if flag in body and not isinstance(body[flag], bool):
+            return f"{flag} must be a boolean"
+    if "name" in body and not isinstance(body["name"], str):
+        return "name must be a string"
+    return None
+
+
+def _expiry(value: Any) -> datetime | str | None:
+    """The parsed UTC expiry, or the 400 message for a value the real API refuses."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return "expires_at must be an ISO 8601 string"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "expires_at must be an ISO 8601 date-time"
+    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+        return "expires_at must be in UTC"
+    return moment.astimezone(UTC)
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _window_start(reset: str | None, now: datetime) -> datetime | None:
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if reset == "daily":
+        return midnight
+    if reset == "weekly":
+        return midnight - timedelta(days=midnight.weekday())  # weeks run Monday to Sunday
+    if reset == "monthly":
+        return midnight.replace(day=1)
+    return None
+
+
+def _usage_since(record: dict[str, Any], start: datetime | None) -> Decimal:
+    return sum(
+        (amount for moment, amount in record["spends"] if start is None or moment >= start),
+        Decimal(0),
+    )
+
+
+def _limit_remaining(record: dict[str, Any], now: datetime) -> Decimal | None:
+    if record["limit"] is None:
+        return None
+    used = _usage_since(record, _window_start(record["limit_reset"], now))
+    return max(record["limit"] - used, Decimal(0))
+
+
+def _time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _number(value: Decimal | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _key_wire(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    remaining = _limit_remaining(record, now)
+    return {
+        "hash": record["hash"],
+        "name": record["name"],
+        "label": record["label"],
+        "disabled": record["disabled"],
+        "limit": _number(record["limit"]),
+        "limit_remaining": _number(remaining),
+        "limit_reset": record["limit_reset"],
+        "include_byok_in_limit": record["include_byok_in_limit"],
+        "usage": _number(_usage_since(record, None)),
+        "usage_daily": _number(_usage_since(record, _window_start("daily", now))),
+        "usage_weekly": _number(_usage_since(record, _window_start("weekly", now))),
+        "usage_monthly": _number(_usage_since(record, _window_start("monthly", now))),
+        "byok_usage": 0,
+        "byok_usage_daily": 0,
+        "byok_usage_weekly": 0,
+        "byok_usage_monthly": 0,
+        "created_at": _time(record["created_at"]),
+        "updated_at": _time(record["updated_at"]),
+        "expires_at": _time(record["expires_at"]),
+        "creator_user_id": "user_sandbox",
+        "workspace_id": record["workspace_id"],
+    }
