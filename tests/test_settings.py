@@ -235,6 +235,13 @@ def test_sandbox_fills_missing_credentials_with_marked_stand_ins() -> None:
     settings = load_settings({"SANDBOX": "true", "CREDITS_ENABLED": "true"})
     assert settings.bags_api_key is not None
     assert settings.bags_api_key.get_secret_value().startswith("sandbox-")
+    assert settings.signer_private_key is not None  # a fixed keypair, valid base58
+
+
+def test_sandbox_never_overrides_a_configured_credential() -> None:
+    settings = load_settings({"SANDBOX": "true", "API_AUTH_TOKEN": "mine"})
+    assert settings.api_auth_token is not None
+    assert settings.api_auth_token.get_secret_value() == "mine"
 
 
 def test_secret_values_lists_configured_secrets() -> None:

@@ -261,7 +261,16 @@ SANDBOX_CREDENTIALS = {
     "API_AUTH_TOKEN": "sandbox-api-token",
     "KEY_ENCRYPTION_KEY": "sandbox-key-encryption-key-not-for-production",
     "OPENROUTER_API_KEY": "sandbox-openrouter-key",
+    "SIGNER_PRIVATE_KEY": "sandbox",  # replaced by the fixed sandbox keypair below
 }
+SANDBOX_SIGNER_SEED = b"arenabrain-sandbox-signer-seed-1"  # 32 bytes; sandbox only
+
+
+def sandbox_signer_secret() -> str:
+    """The fixed keypair that signs sandbox transactions (its funds exist only in the emulator)."""
+    from solders.keypair import Keypair
+
+    return str(Keypair.from_seed(SANDBOX_SIGNER_SEED))
 
 
 def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
@@ -274,7 +283,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
     if sandbox:
         for name, value in SANDBOX_CREDENTIALS.items():
             if (raw.get(name) or "").strip() in PLACEHOLDERS:
-                raw[name] = value
+                raw[name] = sandbox_signer_secret() if name == "SIGNER_PRIVATE_KEY" else value
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(_init_values(raw))
