@@ -1,0 +1,210 @@
+"""The CreditBrain HTTP API (reference §12.3): thin routes over the credits jobs.
+
+Every route needs `Authorization: Bearer <API_AUTH_TOKEN>` (checked before the body is
+validated). Bodies and responses are camelCase through the schemas' one alias generator;
+OpenRouter key objects keep OpenRouter's snake_case, as in the anchor. Errors are
+`{"error": ..., "statusCode": ...}`; an upstream that fails answers 502."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from arenabrain.credits import keys, pool, runs, strategies
+from arenabrain.credits.ports import UpstreamError
+from arenabrain.credits.schemas import (
+    AuditView,
+    Deleted,
+    PoolEntry,
+    PoolView,
+    Revoked,
+    RunCreate,
+    RunView,
+    StatsView,
+    StrategyCreate,
+    StrategyUpdate,
+    StrategyView,
+    UserKeyView,
+)
+from arenabrain.credits.wallets import wallet_problem
+from arenabrain.web.auth import ApiAuth, ContextDep
+from arenabrain.web.errors import AppError
+
+router = APIRouter(prefix="/api", dependencies=[ApiAuth], tags=["credits"])
+
+Id = Annotated[str, Path(min_length=1, max_length=128)]
+Hash = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+class BadGateway(AppError):
+    status_code = 502
+
+
+@asynccontextmanager
+async def upstream_errors() -> AsyncIterator[None]:
+    """An upstream failure is the upstream's fault: 502 with its short reason."""
+    try:
+        yield
+    except UpstreamError as exc:
+        raise BadGateway(f"Upstream error: {exc}") from exc
+
+
+def checked_wallet(wallet: str) -> str:
+    problem = wallet_problem(wallet)
+    if problem:
+        raise AppError(f"wallet: {problem}")
+    return wallet
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+
+@router.get("/strategies", response_model=list[StrategyView])
+async def list_strategies(ctx: ContextDep) -> list[StrategyView]:
+    """Every strategy, newest first."""
+    return await strategies.list_strategies(ctx)
+
+
+@router.post("/strategies", response_model=StrategyView)
+async def create_strategy(body: StrategyCreate, ctx: ContextDep) -> StrategyView:
+    """Create a strategy (defaults from the environment)."""
+    return await strategies.create_strategy(ctx, body)
+
+
+@router.get("/strategies/{strategy_id}", response_model=StrategyView)
+async def get_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    return await strategies.get_strategy(ctx, strategy_id)
+
+
+@router.patch("/strategies/{strategy_id}", response_model=StrategyView)
+async def update_strategy(
+    strategy_id: Id, ctx: ContextDep, body: StrategyUpdate | None = None
+) -> StrategyView:
+    """Change some of a strategy's fields (owner wallet and source are fixed)."""
+    return await strategies.update_strategy(ctx, strategy_id, body or StrategyUpdate())
+
+
+@router.delete("/strategies/{strategy_id}", response_model=Deleted)
+async def delete_strategy(strategy_id: Id, ctx: ContextDep) -> Deleted:
+    """Delete a strategy (soft when runs or keys refer to it)."""
+    return await strategies.delete_strategy(ctx, strategy_id)
+
+
+@router.post("/strategies/{strategy_id}/enable", response_model=StrategyView)
+async def enable_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    return await strategies.set_status(ctx, strategy_id, "ACTIVE")
+
+
+@router.post("/strategies/{strategy_id}/disable", response_model=StrategyView)
+async def disable_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    return await strategies.set_status(ctx, strategy_id, "PAUSED")
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@router.get("/runs", response_model=list[RunView])
+async def list_runs(
+    ctx: ContextDep,
+    strategy_id: Annotated[str | None, Query(alias="strategyId", max_length=128)] = None,
+) -> list[RunView]:
+    """Runs, newest first (optionally of one strategy)."""
+    return await runs.list_runs(ctx, strategy_id)
+
+
+@router.post("/runs", response_model=RunView)
+async def start_run(body: RunCreate, ctx: ContextDep) -> RunView:
+    """Run the pipeline for a strategy now and answer with the finished run.
+
+    409 when a run of the strategy is in progress; 403 when the kill switch or the daily cap
+    refuses it."""
+    async with upstream_errors():
+        return await runs.start_run(ctx, body.strategy_id, "api")
+
+
+@router.get("/runs/strategy/{strategy_id}", response_model=list[RunView])
+async def runs_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[RunView]:
+    return await runs.list_runs(ctx, strategy_id)
+
+
+@router.get("/runs/{run_id}", response_model=RunView)
+async def get_run(run_id: Id, ctx: ContextDep) -> RunView:
+    return await runs.get_run(ctx, run_id)
+
+
+@router.get("/runs/{run_id}/audit", response_model=list[AuditView])
+async def run_audit(run_id: Id, ctx: ContextDep) -> list[AuditView]:
+    """The run's phase audit log, oldest first."""
+    return (await runs.run_status(ctx, run_id=run_id)).audit_log
+
+
+@router.post("/runs/{run_id}/resume", response_model=RunView)
+async def resume_run(run_id: Id, ctx: ContextDep) -> RunView:
+    """Resume a FAILED run at the phase it failed in."""
+    async with upstream_errors():
+        return await runs.resume_run(ctx, run_id, "api")
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+@router.get("/keys")
+async def list_remote_keys(ctx: ContextDep) -> list[dict[str, Any]]:
+    """Every key on the OpenRouter account (OpenRouter's snake_case fields)."""
+    async with upstream_errors():
+        return await keys.list_remote_keys(ctx)
+
+
+@router.get("/keys/wallet/{wallet}", response_model=UserKeyView)
+async def key_of_wallet(wallet: Id, ctx: ContextDep) -> UserKeyView:
+    return await keys.key_for_wallet(ctx, checked_wallet(wallet))
+
+
+@router.delete("/keys/wallet/{wallet}", response_model=Revoked)
+async def revoke_wallet_key(wallet: Id, ctx: ContextDep) -> Revoked:
+    """Disable the wallet's key on OpenRouter and mark it REVOKED."""
+    async with upstream_errors():
+        return await keys.revoke_wallet(ctx, checked_wallet(wallet))
+
+
+@router.get("/keys/strategy/{strategy_id}", response_model=list[UserKeyView])
+async def keys_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[UserKeyView]:
+    return await keys.keys_for_strategy(ctx, strategy_id)
+
+
+@router.get("/keys/{key_hash}")
+async def remote_key(key_hash: Hash, ctx: ContextDep) -> dict[str, Any]:
+    async with upstream_errors():
+        return await keys.get_remote_key(ctx, key_hash)
+
+
+@router.delete("/keys/{key_hash}", response_model=Revoked)
+async def revoke_key(key_hash: Hash, ctx: ContextDep) -> Revoked:
+    async with upstream_errors():
+        return await keys.revoke_hash(ctx, key_hash)
+
+
+# --- pool and stats ----------------------------------------------------------------------
+
+
+@router.get("/credit-pool", response_model=PoolView)
+@router.get("/pool", response_model=PoolView, include_in_schema=False)
+async def credit_pool(ctx: ContextDep) -> PoolView:
+    """Credit pool balance, promised headroom, reserve, availability and runway."""
+    async with upstream_errors():
+        return await pool.pool_status(ctx)
+
+
+@router.get("/credit-pool/history", response_model=list[PoolEntry])
+@router.get("/pool/history", response_model=list[PoolEntry], include_in_schema=False)
+async def credit_pool_history(ctx: ContextDep, limit: int = 100) -> list[PoolEntry]:
+    """What runs allocated, newest first (limit capped at 1000)."""
+    return await pool.pool_history(ctx, limit)
+
+
+@router.get("/stats", response_model=StatsView)
+async def stats(ctx: ContextDep) -> StatsView:
+    return await runs.run_stats(ctx)

@@ -1,0 +1,319 @@
+"""The CreditBrain HTTP API: auth, camelCase bodies, bad input, and every route family."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from arenabrain.credits.models import Run, Strategy
+from arenabrain.credits.upstreams import CLIENTS, SLEEP
+from tests.conftest import api_headers
+from tests.credits.conftest import HOLDER_A, KEK
+from tests.credits.fakes import MINT, OWNER
+
+ENV = {
+    "CREDITS_ENABLED": "true",
+    "ARENA_ENABLED": "false",
+    "BAGS_API_KEY": "test-bags",
+    "HELIUS_API_KEY": "test-helius",
+    "OPENROUTER_MANAGEMENT_KEY": "test-management",
+    "KEY_ENCRYPTION_KEY": KEK,
+    "MAX_DAILY_RUNS": "0",
+}
+H = api_headers()
+NEW = {
+    "ownerWallet": OWNER,
+    "distributionToken": MINT,
+    "minClaimThreshold": 0.1,
+    "keyConfig": {"defaultLimitUsd": 100},
+}
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, app: Any) -> None:
+        self.http = http
+        self.ctx = app.state.ctx
+
+    async def count(self, model) -> int:
+        async with self.ctx.db.read() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)))
+
+
+@pytest.fixture
+def open_api(make_client, make_settings, world, sleeps):
+    async def opener(**env: str):
+        wrapper = make_client(make_settings(**{**ENV, **env}))
+        http = await wrapper.__aenter__()
+        wrapper.app.state.ctx.extras[CLIENTS] = world.clients
+        wrapper.app.state.ctx.extras[SLEEP] = sleeps
+        return wrapper, Api(http, wrapper.app)
+
+    return opener
+
+
+@pytest.fixture
+async def api(open_api) -> AsyncIterator[Api]:
+    wrapper, client = await open_api()
+    yield client
+    await wrapper.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/strategies"),
+        ("POST", "/api/strategies"),
+        ("PATCH", "/api/strategies/x"),
+        ("DELETE", "/api/strategies/x"),
+        ("POST", "/api/strategies/x/enable"),
+        ("GET", "/api/runs"),
+        ("POST", "/api/runs"),
+        ("GET", "/api/runs/x"),
+        ("POST", "/api/runs/x/resume"),
+        ("GET", "/api/keys"),
+        ("GET", "/api/credit-pool"),
+        ("GET", "/api/pool"),
+        ("GET", "/api/stats"),
+    ],
+)
+async def test_every_route_needs_the_bearer_token(api: Api, method: str, path: str) -> None:
+    missing = await api.http.request(method, path, json={"strategyId": "x"})
+    wrong = await api.http.request(method, path, headers=api_headers("wrong"), json={})
+    for response in (missing, wrong):
+        assert response.status_code == 401
+        assert response.json() == {"error": "Unauthorized", "statusCode": 401}
+
+
+async def test_unauthenticated_bad_input_is_401_not_400(api: Api) -> None:
+    response = await api.http.post("/api/strategies", json={"ownerWallet": "nope"})
+    assert response.status_code == 401
+
+
+async def test_strategy_crud_speaks_camel_case(api: Api) -> None:
+    created = await api.http.post("/api/strategies", headers=H, json=NEW)
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["ownerWallet"] == OWNER
+    assert body["keyConfig"] == {
+        "defaultLimitUsd": 100.0,
+        "limitReset": "monthly",
+        "expiryDays": 365,
+    }
+    assert body["swapConfig"] == {"slippageBps": 50, "maxPriceImpactBps": 300}
+    assert body["distribution"] == "TOP_N_HOLDERS" and body["distributionTopN"] == 100
+    assert body["minClaimThreshold"] == 0.1 and body["creditPoolReservePct"] == 10.0
+    assert body["schedule"] == "0 */6 * * *" and body["status"] == "ACTIVE"
+    assert not any("_" in key for key in body)
+    sid = body["strategyId"]
+
+    listed = (await api.http.get("/api/strategies", headers=H)).json()
+    assert [s["strategyId"] for s in listed] == [sid]
+    patched = await api.http.patch(
+        f"/api/strategies/{sid}",
+        headers=H,
+        json={
+            "distribution": "EQUAL_SPLIT",
+            "exclusionList": [HOLDER_A],
+            "keyConfig": {"limitReset": None},
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["distribution"] == "EQUAL_SPLIT"
+    assert patched.json()["exclusionList"] == [HOLDER_A]
+    assert patched.json()["keyConfig"]["limitReset"] is None
+    assert (await api.http.post(f"/api/strategies/{sid}/disable", headers=H)).json()[
+        "status"
+    ] == "PAUSED"
+    assert (await api.http.post(f"/api/strategies/{sid}/enable", headers=H)).json()[
+        "status"
+    ] == "ACTIVE"
+    assert (await api.http.get(f"/api/strategies/{sid}", headers=H)).json()[
+        "distribution"
+    ] == "EQUAL_SPLIT"
+
+    deleted = await api.http.delete(f"/api/strategies/{sid}", headers=H)
+    assert deleted.json() == {"deleted": True, "strategyId": sid, "soft": False}
+    missing = await api.http.get(f"/api/strategies/{sid}", headers=H)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Strategy not found", "statusCode": 404}
+
+
+BAD_STRATEGIES = [
+    ({}, "ownerWallet"),
+    ({"ownerWallet": "not-a-wallet"}, "base58"),
+    ({"ownerWallet": OWNER[:-1] + "0"}, "ownerWallet"),  # 0 is not base58
+    ({**NEW, "distribution": "TOP_100_HOLDERS"}, "distribution"),
+    ({**NEW, "distributionTopN": 0}, "distributionTopN"),
+    ({**NEW, "keyConfig": {"defaultLimitUsd": 100.5}}, None),
+    ({**NEW, "keyConfig": {"defaultLimitUsd": 101}}, "MAX_KEY_LIMIT_USD"),
+    ({**NEW, "keyConfig": {"limitReset": "yearly"}}, "limitReset"),
+    ({**NEW, "creditPoolReservePct": 51}, "creditPoolReservePct"),
+    ({**NEW, "schedule": "* * * * *"}, "MIN_CRON_INTERVAL_HOURS"),
+    ({**NEW, "schedule": "every hour"}, "cron"),
+    ({**NEW, "exclusionList": ["x"]}, "base58"),
+    ({**NEW, "distribution": "CUSTOM_LIST"}, "customAllocations"),
+    ({**NEW, "swapConfig": {"slippageBps": 5000}}, "slippageBps"),
+    ({**NEW, "unknownField": 1}, "unknownField"),
+]
+
+
+@pytest.mark.parametrize(("body", "mentions"), BAD_STRATEGIES)
+async def test_bad_strategy_input_is_400_and_changes_nothing(api: Api, body, mentions) -> None:
+    response = await api.http.post("/api/strategies", headers=H, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["statusCode"] == 400
+    if mentions:
+        assert mentions in error["error"]
+    assert await api.count(Strategy) == 0
+
+
+async def test_bad_update_changes_nothing(api: Api) -> None:
+    sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+    response = await api.http.patch(
+        f"/api/strategies/{sid}", headers=H, json={"distributionTopN": 5, "schedule": "*/5 * * * *"}
+    )
+    assert response.status_code == 400
+    assert (await api.http.get(f"/api/strategies/{sid}", headers=H)).json()[
+        "distributionTopN"
+    ] == 100
+    owner = await api.http.patch(
+        f"/api/strategies/{sid}", headers=H, json={"ownerWallet": HOLDER_A}
+    )
+    assert owner.status_code == 400
+
+
+async def test_post_runs_runs_synchronously_and_reports_the_finished_run(api: Api, world) -> None:
+    sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+    response = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert run["state"] == "COMPLETE"
+    assert (
+        run["claimedSol"] == 1.5 and run["swappedUsdc"] == 223.875 and run["allocatedUsd"] == 223.87
+    )
+    assert run["keysProvisioned"] == 3 and run["error"] is None
+    assert run["bridgingSkippedReason"].startswith("USDC stays in the treasury")
+    rid = run["runId"]
+    assert (await api.http.get(f"/api/runs/{rid}", headers=H)).json()["state"] == "COMPLETE"
+    assert [
+        r["runId"] for r in (await api.http.get(f"/api/runs?strategyId={sid}", headers=H)).json()
+    ] == [rid]
+    assert len((await api.http.get(f"/api/runs/strategy/{sid}", headers=H)).json()) == 1
+    audit = (await api.http.get(f"/api/runs/{rid}/audit", headers=H)).json()
+    assert audit[0]["action"] == "start:PENDING->CLAIMING" and "logId" in audit[0]
+
+    keys = (await api.http.get(f"/api/keys/strategy/{sid}", headers=H)).json()
+    assert len(keys) == 3 and all("encryptedKey" not in k for k in keys)
+    assert {k["spendingLimitUsd"] for k in keys} == {100.0, 74.32, 49.55}
+    mine = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).json()
+    assert mine["holderWallet"] == HOLDER_A and mine["status"] == "ACTIVE"
+    remote = (await api.http.get("/api/keys", headers=H)).json()
+    assert len(remote) == 3 and {"hash", "limit_remaining", "usage_daily"} <= set(remote[0])
+    one = await api.http.get(f"/api/keys/{mine['openrouterKeyHash']}", headers=H)
+    assert one.json()["limit"] == 100.0
+    assert (await api.http.get("/api/keys/deadbeef", headers=H)).status_code == 404
+
+    stats = (await api.http.get("/api/stats", headers=H)).json()
+    assert stats["totalRuns"] == 1 and stats["completedRuns"] == 1
+    assert stats["totalAllocatedUsd"] == 223.87 and stats["totalKeysProvisioned"] == 3
+    for path in ("/api/credit-pool", "/api/pool"):
+        pool = (await api.http.get(path, headers=H)).json()
+        assert pool["totalBalanceUsd"] == 1000.0
+        assert pool["promisedUsd"] == 223.87
+        assert pool["availableUsd"] == 1000 - 100 - 223.87
+        assert pool["totalAllocatedUsd"] == 223.87
+    for path in ("/api/credit-pool/history", "/api/pool/history?limit=9999"):
+        history = (await api.http.get(path, headers=H)).json()
+        assert [h["amountUsd"] for h in history] == [223.87]
+
+    revoked = await api.http.delete(f"/api/keys/wallet/{HOLDER_A}", headers=H)
+    assert revoked.json()["revoked"] is True
+    assert (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).status_code == 404
+    assert world.keys.keys[mine["openrouterKeyHash"]].disabled is True
+
+    # Deleting a strategy with history keeps it as a soft delete, never an FK error.
+    deleted = await api.http.delete(f"/api/strategies/{sid}", headers=H)
+    assert deleted.json() == {"deleted": True, "strategyId": sid, "soft": True}
+    assert (await api.http.get(f"/api/runs/{rid}", headers=H)).status_code == 200
+
+
+async def test_run_errors_map_to_clear_statuses(open_api, world) -> None:
+    wrapper, api = await open_api()
+    try:
+        missing = await api.http.post("/api/runs", headers=H, json={})
+        assert missing.status_code == 400 and "strategyId" in missing.json()["error"]
+        unknown = await api.http.post("/api/runs", headers=H, json={"strategyId": "nope"})
+        assert unknown.json() == {"error": "Strategy not found", "statusCode": 404}
+        assert await api.count(Run) == 0
+        sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+        done = (await api.http.post("/api/runs", headers=H, json={"strategyId": sid})).json()
+        resume = await api.http.post(f"/api/runs/{done['runId']}/resume", headers=H)
+        assert resume.status_code == 400
+        assert resume.json() == {
+            "error": "Cannot resume run in state COMPLETE. Only FAILED runs can be resumed.",
+            "statusCode": 400,
+        }
+        assert (await api.http.post("/api/runs/nope/resume", headers=H)).json() == {
+            "error": "Run not found",
+            "statusCode": 404,
+        }
+        # A run in progress holds the lock: 409.
+        from arenabrain.credits import locks
+
+        async with api.ctx.db.write() as session:
+            await locks.acquire(session, sid, "someone", api.ctx.clock.now())
+        conflict = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+        assert conflict.status_code == 409
+        assert conflict.json() == {
+            "error": "A run is already in progress for this strategy",
+            "statusCode": 409,
+        }
+    finally:
+        await wrapper.__aexit__(None, None, None)
+
+
+async def test_kill_switch_answers_403_and_records_the_run(open_api, world) -> None:
+    wrapper, api = await open_api(EXECUTION_KILL_SWITCH="true")
+    try:
+        sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+        response = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+        assert response.status_code == 403
+        body = response.json()
+        assert "Kill switch is active" in body["error"] and body["runId"]
+        run = (await api.http.get(f"/api/runs/{body['runId']}", headers=H)).json()
+        assert run["state"] == "FAILED" and run["error"]["code"] == "POLICY_BLOCKED"
+    finally:
+        await wrapper.__aexit__(None, None, None)
+
+
+async def test_daily_cap_answers_403(open_api, world) -> None:
+    wrapper, api = await open_api(MAX_DAILY_RUNS="1")
+    try:
+        sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+        assert (
+            await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+        ).status_code == 200
+        capped = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+        assert capped.status_code == 403
+        assert capped.json()["error"].startswith("Daily run limit (1) reached")
+    finally:
+        await wrapper.__aexit__(None, None, None)
+
+
+async def test_upstream_failures_answer_502(api: Api, world) -> None:
+    from tests.credits.fakes import transient
+
+    world.keys.faults.fail("credits", *[transient("openrouter")] * 4)
+    response = await api.http.get("/api/credit-pool", headers=H)
+    assert response.status_code == 502
+    assert "openrouter" in response.json()["error"]
+
+
+async def test_bad_wallet_in_path_is_400(api: Api) -> None:
+    response = await api.http.get("/api/keys/wallet/not-a-wallet", headers=H)
+    assert response.status_code == 400
