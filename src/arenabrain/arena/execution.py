@@ -546,7 +546,9 @@ async def _plan_sell(
     agent = await _agent(session, agent_id)
     if agent is None:
         raise _Reject("Agent not found")
-    position = await session.get(Position, sell.position_id, populate_existing=True)
+    position = await session.get(
+        Position, sell.position_id, populate_existing=True, with_for_update=True
+    )
     if position is None:
         raise _Reject("Position not found")
     if position.agent_id != agent.id:
@@ -575,7 +577,8 @@ async def _plan_sell(
 
 
 async def _agent(session: AsyncSession, agent_id: str) -> Agent | None:
-    return await session.get(Agent, agent_id, populate_existing=True)
+    # FOR UPDATE matters on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock.
+    return await session.get(Agent, agent_id, populate_existing=True, with_for_update=True)
 
 
 async def _open_position(

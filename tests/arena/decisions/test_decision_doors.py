@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +144,14 @@ def test_cli_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from arenabrain import cli
 
     cli._load_commands()
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    # Logs go to a stream that outlives CliRunner's (closed after the call), never to stdout.
+    real = cli.configure_logging
+    monkeypatch.setattr(
+        cli,
+        "configure_logging",
+        lambda level, secrets, stream=None: real(level, secrets, sys.__stderr__),
+    )
     for name, value in {
         "APP_ENV": "test",
         "SANDBOX": "true",

@@ -186,6 +186,7 @@ async def _current_row(
         )
         .order_by(Decision.decision_timestamp.desc())
         .limit(1)
+        .with_for_update()  # PostgreSQL: two runs reclaiming a stale row serialise here
         .execution_options(populate_existing=True)
     )
     return found.scalars().first()

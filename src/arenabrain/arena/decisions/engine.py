@@ -285,6 +285,10 @@ async def _summarise(
             )
         else:
             await log_event(session, "decisions_run_complete", summary, "info", now)
+    if failed:
+        ctx.log.error("decision run failed", **summary)
+    else:
+        ctx.log.info("decision run complete", **summary)
     body: dict[str, Any] = {
         "success": not failed,
         "cohort_bootstrap": bootstrap,
