@@ -317,3 +317,17 @@ async def test_upstream_failures_answer_502(api: Api, world) -> None:
 async def test_bad_wallet_in_path_is_400(api: Api) -> None:
     response = await api.http.get("/api/keys/wallet/not-a-wallet", headers=H)
     assert response.status_code == 400
+
+
+async def test_usage_routes_serve_polled_rows(api: Api, world) -> None:
+    from arenabrain.credits import usage
+
+    sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+    await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+    await usage.poll_usage(api.ctx)
+    mine = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}/usage", headers=H)).json()
+    assert len(mine) == 1 and mine[0]["limit"] == 100.0 and "polled_at" in mine[0]
+    by_key = await api.http.get(f"/api/usage/key/{mine[0]['key_hash']}?limit=5", headers=H)
+    assert by_key.json() == mine
+    assert len((await api.http.get(f"/api/usage/strategy/{sid}", headers=H)).json()) == 3
+    assert (await api.http.get(f"/api/usage/strategy/{sid}?limit=0", headers=H)).status_code == 400

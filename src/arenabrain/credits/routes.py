@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from arenabrain.credits import keys, pool, runs, strategies
+from arenabrain.credits import keys, pool, runs, strategies, usage
 from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.schemas import (
     AuditView,
@@ -170,6 +170,13 @@ async def revoke_wallet_key(wallet: Id, ctx: ContextDep) -> Revoked:
         return await keys.revoke_wallet(ctx, checked_wallet(wallet))
 
 
+@router.get("/keys/wallet/{wallet}/usage")
+async def usage_of_wallet(wallet: Id, ctx: ContextDep) -> list[dict[str, Any]]:
+    """Usage snapshots of the wallet's live key, newest first."""
+    key = await keys.key_for_wallet(ctx, checked_wallet(wallet))
+    return await usage.usage_rows(ctx, key_hash=key.openrouter_key_hash)
+
+
 @router.get("/keys/strategy/{strategy_id}", response_model=list[UserKeyView])
 async def keys_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[UserKeyView]:
     return await keys.keys_for_strategy(ctx, strategy_id)
@@ -203,6 +210,22 @@ async def credit_pool(ctx: ContextDep) -> PoolView:
 async def credit_pool_history(ctx: ContextDep, limit: int = 100) -> list[PoolEntry]:
     """What runs allocated, newest first (limit capped at 1000)."""
     return await pool.pool_history(ctx, limit)
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/usage/key/{key_hash}")
+async def usage_of_key(key_hash: Hash, ctx: ContextDep, limit: Limit = 100) -> list[dict[str, Any]]:
+    """Usage snapshots of one key (snake_case rows), newest first."""
+    return await usage.usage_rows(ctx, key_hash=key_hash, limit=limit)
+
+
+@router.get("/usage/strategy/{strategy_id}")
+async def usage_of_strategy(
+    strategy_id: Id, ctx: ContextDep, limit: Limit = 100
+) -> list[dict[str, Any]]:
+    return await usage.usage_rows(ctx, strategy_id=strategy_id, limit=limit)
 
 
 @router.get("/stats", response_model=StatsView)

@@ -1,0 +1,351 @@
+"""The CreditBrain runbook's CLI commands, added to `arenabrain.cli.app`.
+
+Each command calls the same job as its HTTP route (the run commands go through the same
+policy, lock and runner as POST /api/runs). Every command takes `--json`. Errors a user can
+fix print one line to stderr and exit with code 1; so does a run that ends FAILED."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from arenabrain import cli
+from arenabrain.cli import JsonFlag, app, console, show
+from arenabrain.context import Context
+from arenabrain.credits import keys, pool, runs, strategies
+from arenabrain.credits.ports import UpstreamError
+from arenabrain.credits.schemas import (
+    RunStatus,
+    RunView,
+    StrategyCreate,
+    StrategyUpdate,
+    StrategyView,
+)
+from arenabrain.web.errors import AppError
+
+T = TypeVar("T")
+
+Id = Annotated[str, typer.Option("--id", help="Strategy id.")]
+Distribution = Annotated[
+    str | None,
+    typer.Option(
+        "--distribution",
+        help="OWNER_ONLY, TOP_N_HOLDERS, EQUAL_SPLIT, WEIGHTED_BY_HOLDINGS or CUSTOM_LIST.",
+    ),
+]
+TopN = Annotated[int | None, typer.Option("--top-n", help="Holders in TOP_N_HOLDERS mode.")]
+KeyLimit = Annotated[str | None, typer.Option("--key-limit", help="Per-key limit in USD.")]
+Reserve = Annotated[str | None, typer.Option("--reserve", help="Credit pool reserve, percent.")]
+Threshold = Annotated[str | None, typer.Option("--threshold", help="Minimum claimable SOL.")]
+Token = Annotated[
+    str | None, typer.Option("--token", help="SPL mint whose holders receive credits.")
+]
+Schedule = Annotated[str | None, typer.Option("--schedule", help="Five-field cron (UTC).")]
+
+
+def call(job: Callable[[Context], Awaitable[T]]) -> T:
+    """Run a job; a user-fixable error becomes one line on stderr and exit code 1."""
+    try:
+        return cli.run_with_context(job)
+    except AppError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except UpstreamError as exc:
+        print(f"Error: upstream failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def build(model: type[T], values: dict[str, Any]) -> T:
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v is not None})  # type: ignore[attr-defined,no-any-return]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"Error: {problems}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def number(value: str | None, flag: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        print(f"Error: {flag} must be a number (got {value!r})", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def strategy_fields(
+    distribution: str | None,
+    top_n: int | None,
+    key_limit: str | None,
+    reserve: str | None,
+    threshold: str | None,
+    token: str | None,
+    schedule: str | None,
+) -> dict[str, Any]:
+    limit = number(key_limit, "--key-limit")
+    return {
+        "distribution": distribution,
+        "distribution_top_n": top_n,
+        "key_config": {"default_limit_usd": limit} if limit is not None else None,
+        "credit_pool_reserve_pct": number(reserve, "--reserve"),
+        "min_claim_threshold": number(threshold, "--threshold"),
+        "distribution_token": token,
+        "schedule": schedule,
+    }
+
+
+def print_strategy(title: str, view: StrategyView) -> None:
+    console.print(title)
+    for label, value in (
+        ("ID", view.strategy_id),
+        ("Owner", view.owner_wallet),
+        ("Source", view.source),
+        ("Status", view.status),
+        ("Distribution", view.distribution),
+        ("Token", view.distribution_token or "(not set)"),
+        ("Key Limit", f"${view.key_config.default_limit_usd}/key"),
+        ("Reserve", f"{view.credit_pool_reserve_pct:g}%"),
+        ("Threshold", f"{view.min_claim_threshold} SOL"),
+        ("Schedule", view.schedule),
+    ):
+        console.print(f"   {label + ':':<14}{value}", highlight=False)
+
+
+@app.command("create-strategy")
+def create_strategy_cmd(
+    owner: Annotated[str, typer.Option("--owner", help="Owner wallet (the fee claimer).")],
+    source: Annotated[
+        str | None, typer.Option("--source", help="CLAIMABLE_POSITIONS or PARTNER_FEES.")
+    ] = None,
+    distribution: Distribution = None,
+    top_n: TopN = None,
+    key_limit: KeyLimit = None,
+    reserve: Reserve = None,
+    threshold: Threshold = None,
+    token: Token = None,
+    schedule: Schedule = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create a strategy (unset options take the environment's defaults)."""
+    fields = strategy_fields(distribution, top_n, key_limit, reserve, threshold, token, schedule)
+    body = build(StrategyCreate, {"owner_wallet": owner, "source": source, **fields})
+    view = call(lambda ctx: strategies.create_strategy(ctx, body))
+    if json_out:
+        show(view, True)
+    else:
+        print_strategy("✅ Strategy created:", view)
+
+
+@app.command("list-strategies")
+def list_strategies_cmd(json_out: JsonFlag = False) -> None:
+    """List every strategy."""
+    views = call(strategies.list_strategies)
+    if json_out:
+        show(views, True)
+    elif not views:
+        console.print("No strategies found. Create one with: arenabrain create-strategy")
+    else:
+        rows = [
+            {
+                "ID": v.strategy_id,
+                "Owner": v.owner_wallet,
+                "Status": v.status,
+                "Distribution": v.distribution,
+                "Schedule": v.schedule,
+            }
+            for v in views
+        ]
+        show(rows, False, title=f"📊 Strategies ({len(views)})")
+
+
+@app.command("update-strategy")
+def update_strategy_cmd(
+    strategy_id: Id,
+    distribution: Distribution = None,
+    top_n: TopN = None,
+    key_limit: KeyLimit = None,
+    reserve: Reserve = None,
+    threshold: Threshold = None,
+    token: Token = None,
+    schedule: Schedule = None,
+    status: Annotated[str | None, typer.Option("--status", help="ACTIVE or PAUSED.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Change some of a strategy's settings."""
+    if status is not None and status not in ("ACTIVE", "PAUSED"):
+        print("Error: --status must be ACTIVE or PAUSED", file=sys.stderr)
+        raise typer.Exit(1)
+    fields = strategy_fields(distribution, top_n, key_limit, reserve, threshold, token, schedule)
+    body = build(StrategyUpdate, {**fields, "status": status})
+    view = call(lambda ctx: strategies.update_strategy(ctx, strategy_id, body))
+    if json_out:
+        show(view, True)
+    else:
+        print_strategy("✅ Strategy updated:", view)
+
+
+@app.command("delete-strategy")
+def delete_strategy_cmd(strategy_id: Id, json_out: JsonFlag = False) -> None:
+    """Delete a strategy (kept as deleted history when it has runs or keys)."""
+    result = call(lambda ctx: strategies.delete_strategy(ctx, strategy_id))
+    if json_out:
+        show(result, True)
+    else:
+        kind = " (soft: its runs and keys stay readable)" if result.soft else ""
+        console.print(f"✅ Strategy {strategy_id} deleted{kind}.")
+
+
+def print_run(status: RunStatus) -> None:
+    run = status.run
+    finished = f"{run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else "(in progress)"
+    skipped = run.bridging_skipped_reason
+    mark = "✅" if run.state == "COMPLETE" else "❌" if run.state == "FAILED" else "⏳"
+    console.print(f"{mark} Run {run.run_id}: {run.state}" + (" (dry run)" if run.dry_run else ""))
+    lines = (
+        ("Strategy", run.strategy_id),
+        ("Started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
+        ("Finished", finished),
+        ("Claimed", f"{run.claimed_sol} SOL" if run.claimed_sol else None),
+        ("Swapped", f"${run.swapped_usdc} USDC" if run.swapped_usdc else None),
+        ("Bridged", f"${run.bridged_usdc} USDC" if run.bridged_usdc else None),
+        ("Bridging", f"skipped: {skipped}" if skipped else None),
+        ("Funded", f"${run.funded_usdc} credits" if run.funded_usdc else None),
+        ("Allocated", f"${run.allocated_usd}" if run.allocated_usd else None),
+        ("Provisioned", f"{run.keys_provisioned} new keys" if run.keys_provisioned else None),
+        ("Updated", f"{run.keys_updated} keys" if run.keys_updated else None),
+        ("Error", f"{run.error.code}: {run.error.detail}" if run.error else None),
+        ("Failed in", run.error.failed_state if run.error else None),
+    )
+    for label, value in lines:
+        if value is not None:
+            console.print(f"   {label + ':':<13}{value}", highlight=False)
+    console.print(f"📋 Audit Log ({len(status.audit_log)} entries):")
+    for entry in status.audit_log:
+        console.print(f"   {entry.timestamp:%Y-%m-%d %H:%M:%S} | {entry.phase} | {entry.action}")
+
+
+@app.command("run")
+def run_cmd(
+    strategy_id: Annotated[
+        str | None, typer.Option("--strategy", help="Start a run for this strategy.")
+    ] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Resume this FAILED run.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Start a pipeline run (--strategy) or resume a failed one (--resume)."""
+    if (strategy_id is None) == (resume is None):
+        print("Error: pass exactly one of --strategy <id> or --resume <run-id>", file=sys.stderr)
+        raise typer.Exit(1)
+
+    async def job(ctx: Context) -> RunStatus:
+        view: RunView
+        if resume is not None:
+            view = await runs.resume_run(ctx, resume, "cli")
+        else:
+            assert strategy_id is not None
+            view = await runs.start_run(ctx, strategy_id, "cli")
+        return await runs.run_status(ctx, run_id=view.run_id)
+
+    if not json_out:
+        what = f"Resuming run {resume}" if resume else f"Starting pipeline run for {strategy_id}"
+        console.print(f"{'🔄' if resume else '🚀'} {what}...")
+    status = call(job)
+    if json_out:
+        show(status, True)
+    else:
+        print_run(status)
+    if status.run.state != "COMPLETE":
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cmd(
+    run_id: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    strategy_id: Annotated[
+        str | None, typer.Option("--strategy", help="The latest run of this strategy.")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """A run's state, timestamps, error and full phase audit log."""
+    if (run_id is None) == (strategy_id is None):
+        print("Error: pass exactly one of --run <id> or --strategy <id>", file=sys.stderr)
+        raise typer.Exit(1)
+    status = call(lambda ctx: runs.run_status(ctx, run_id=run_id, strategy_id=strategy_id))
+    if json_out:
+        show(status, True)
+    else:
+        print_run(status)
+
+
+@app.command("pool-status")
+def pool_status_cmd(json_out: JsonFlag = False) -> None:
+    """Credit pool balance, promised headroom, reserve, availability and runway."""
+    view = call(pool.pool_status)
+    if json_out:
+        show(view, True)
+        return
+    console.print("💰 Credit Pool Status:")
+    for label, value in (
+        ("Balance", f"${view.total_balance_usd:.2f}"),
+        ("Promised", f"${view.promised_usd:.2f}"),
+        ("Reserve", f"${view.reserved_usd:.2f} ({view.reserve_pct:g}%)"),
+        ("Available", f"${view.available_usd:.2f}"),
+        ("Allocated", f"${view.total_allocated_usd:.2f} (lifetime)"),
+        ("Runway", view.runway),
+    ):
+        console.print(f"   {label + ':':<11}{value}", highlight=False)
+
+
+@app.command("list-keys")
+def list_keys_cmd(
+    strategy_id: Annotated[
+        str | None, typer.Option("--strategy", help="Only this strategy's holder keys.")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List holder keys of a strategy, or every key on the OpenRouter account."""
+    if strategy_id is not None:
+        local = call(lambda ctx: keys.keys_for_strategy(ctx, strategy_id))
+        if json_out:
+            show(local, True)
+        elif not local:
+            console.print(f"No keys found for strategy {strategy_id}.")
+        else:
+            rows = [
+                {
+                    "Hash": k.openrouter_key_hash,
+                    "Wallet": k.holder_wallet,
+                    "Limit": f"${k.spending_limit_usd:.2f}",
+                    "Usage": f"${k.current_usage_usd:.2f}",
+                    "Status": k.status,
+                }
+                for k in local
+            ]
+            show(rows, False, title=f"🔑 Keys of strategy {strategy_id}")
+        return
+    remote = call(keys.list_remote_keys)
+    if json_out:
+        show(remote, True)
+    elif not remote:
+        console.print("No keys found on OpenRouter.")
+    else:
+        rows = [
+            {
+                "Hash": k["hash"],
+                "Name": k["name"],
+                "Limit": k["limit"],
+                "Usage": k["usage"],
+                "Remaining": k["limit_remaining"],
+                "Status": "DISABLED" if k["disabled"] else "ACTIVE",
+            }
+            for k in remote
+        ]
+        show(rows, False, title="🔑 OpenRouter keys")

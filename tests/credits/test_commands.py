@@ -1,0 +1,204 @@
+"""The runbook's CLI commands through typer's CliRunner, over a real database and the fakes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from arenabrain.cli import _load_commands, app
+from arenabrain.credits import upstreams
+from arenabrain.logging import configure_logging
+from tests.credits.conftest import HOLDER_A, KEK
+from tests.credits.fakes import MINT, OWNER, World, wallet
+
+runner = CliRunner()
+RUNBOOK_COMMANDS = (
+    "create-strategy",
+    "list-strategies",
+    "update-strategy",
+    "delete-strategy",
+    "run",
+    "status",
+    "pool-status",
+    "list-keys",
+    "health",
+)
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World):
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "cli.db"))
+    monkeypatch.setenv("KEY_ENCRYPTION_KEY", KEK)
+    monkeypatch.setenv("MAX_DAILY_RUNS", "0")
+    monkeypatch.setattr(upstreams, "build_clients", lambda ctx: world.clients)
+    _load_commands()
+    yield
+    configure_logging("info", stream=io.StringIO())  # the runner's stderr is closed now
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def create(*extra: str) -> str:
+    code, out, err = invoke(
+        "create-strategy",
+        "--owner",
+        OWNER,
+        "--token",
+        MINT,
+        "--threshold",
+        "0.1",
+        "--key-limit",
+        "100",
+        *extra,
+        "--json",
+    )
+    assert code == 0, err
+    return json.loads(out)["strategyId"]
+
+
+def test_every_runbook_command_exists_with_help() -> None:
+    code, out, _ = invoke("--help")
+    assert code == 0
+    for name in RUNBOOK_COMMANDS:
+        assert name in out
+    for name in RUNBOOK_COMMANDS[:-1]:
+        sub = runner.invoke(app, [name, "--help"])
+        assert sub.exit_code == 0 and "--json" in sub.stdout
+
+
+def test_create_list_update_delete_strategy() -> None:
+    code, out, err = invoke(
+        "create-strategy",
+        "--owner",
+        OWNER,
+        "--source",
+        "CLAIMABLE_POSITIONS",
+        "--distribution",
+        "EQUAL_SPLIT",
+        "--top-n",
+        "5",
+        "--key-limit",
+        "25",
+        "--reserve",
+        "15",
+        "--threshold",
+        "2.5",
+    )
+    assert code == 0, err
+    assert "✅ Strategy created:" in out and "$25/key" in out and "2.5 SOL" in out
+    code, out, _ = invoke("list-strategies", "--json")
+    [strategy] = json.loads(out)
+    assert strategy["distribution"] == "EQUAL_SPLIT" and strategy["distributionTopN"] == 5
+    assert strategy["creditPoolReservePct"] == 15.0 and strategy["minClaimThreshold"] == 2.5
+    sid = strategy["strategyId"]
+
+    code, out, _ = invoke(
+        "update-strategy", "--id", sid, "--status", "PAUSED", "--top-n", "7", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["status"] == "PAUSED" and json.loads(out)["distributionTopN"] == 7
+    code, _, err = invoke("update-strategy", "--id", sid, "--status", "DELETED")
+    assert code == 1 and "ACTIVE or PAUSED" in err
+    code, out, _ = invoke("list-strategies")
+    assert code == 0 and "Strategies (1)" in out
+
+    code, out, _ = invoke("delete-strategy", "--id", sid)
+    assert code == 0 and f"Strategy {sid} deleted." in out
+    code, _, err = invoke("delete-strategy", "--id", sid)
+    assert code == 1 and "Strategy not found" in err
+    code, out, _ = invoke("list-strategies")
+    assert "No strategies found" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--owner", "not-a-wallet"], "base58"),
+        (["--owner", OWNER, "--key-limit", "1000"], "MAX_KEY_LIMIT_USD"),
+        (["--owner", OWNER, "--key-limit", "ten"], "--key-limit must be a number"),
+        (["--owner", OWNER, "--distribution", "TOP_100_HOLDERS"], "distribution"),
+        (["--owner", OWNER, "--schedule", "*/10 * * * *"], "MIN_CRON_INTERVAL_HOURS"),
+    ],
+)
+def test_bad_strategy_options_exit_1_with_the_reason(args, message) -> None:
+    code, _, err = invoke("create-strategy", *args)
+    assert code == 1
+    assert message in err
+    code, out, _ = invoke("list-strategies", "--json")
+    assert json.loads(out) == []
+
+
+def test_run_status_pool_and_keys(world: World) -> None:
+    sid = create()
+    code, out, err = invoke("run", "--strategy", sid)
+    assert code == 0, err + out
+    assert "🚀 Starting pipeline run" in out and ": COMPLETE" in out
+    assert "Claimed:" in out and "1.5 SOL" in out and "Allocated:" in out
+    assert "transition:PROVISIONING->COMPLETE" in out
+
+    code, out, _ = invoke("status", "--strategy", sid, "--json")
+    status = json.loads(out)
+    run_id = status["run"]["runId"]
+    assert status["run"]["state"] == "COMPLETE"
+    assert status["auditLog"][0]["action"] == "start:PENDING->CLAIMING"
+    code, out, _ = invoke("status", "--run", run_id)
+    assert code == 0 and "📋 Audit Log" in out and "Finished:" in out
+
+    code, out, _ = invoke("pool-status", "--json")
+    assert json.loads(out)["promisedUsd"] == 223.87
+    code, out, _ = invoke("pool-status")
+    assert "💰 Credit Pool Status:" in out and "Available:" in out and "Runway:" in out
+
+    code, out, _ = invoke("list-keys", "--strategy", sid, "--json")
+    assert {k["holderWallet"] for k in json.loads(out)} >= {HOLDER_A}
+    code, out, _ = invoke("list-keys", "--json")
+    assert len(json.loads(out)) == 3
+    code, out, _ = invoke("list-keys", "--strategy", "nope")
+    assert "No keys found for strategy nope." in out
+
+
+def test_resume_through_the_cli(world: World) -> None:
+    from tests.credits.fakes import transient
+
+    sid = create()
+    world.keys.faults.fail("create_key", *[transient("openrouter")] * 3)
+    code, out, _ = invoke("run", "--strategy", sid, "--json")
+    assert code == 1
+    failed = json.loads(out)["run"]
+    assert failed["state"] == "FAILED" and failed["error"]["failedState"] == "PROVISIONING"
+    # The OpenRouter breaker lives in the database: wait out its cooldown.
+    import sqlite3
+
+    with sqlite3.connect("cli.db") as conn:
+        conn.execute("UPDATE circuit_breakers SET opened_at = '2000-01-01 00:00:00'")
+    code, out, err = invoke("run", "--resume", failed["runId"])
+    assert code == 0, err + out
+    assert "🔄 Resuming run" in out and ": COMPLETE" in out
+    code, _, err = invoke("run", "--resume", failed["runId"])
+    assert code == 1 and "Only FAILED runs can be resumed" in err
+
+
+def test_run_needs_exactly_one_target() -> None:
+    code, _, err = invoke("run")
+    assert code == 1 and "exactly one" in err
+    code, _, err = invoke("run", "--strategy", "a", "--resume", "b")
+    assert code == 1
+    code, _, err = invoke("status")
+    assert code == 1
+
+
+def test_kill_switch_from_the_cli(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    sid = create()
+    monkeypatch.setenv("EXECUTION_KILL_SWITCH", "true")
+    code, _, err = invoke("run", "--strategy", sid)
+    assert code == 1 and "Kill switch is active" in err
+    assert world.mutations()["send_transaction"] == 0
+    assert wallet(1) != OWNER
