@@ -250,3 +250,16 @@ async def test_latency_knob_overlaps_concurrent_calls(
 def test_persona_table_is_sane() -> None:
     for persona in PERSONAS:
         assert 0 <= persona.malformed <= 1 and 0 <= persona.hold <= 1
+
+
+async def test_the_openrouter_emulator_serves_chat() -> None:
+    from arenabrain.sandbox import Sandbox
+
+    sandbox = Sandbox(World(seed=7))
+    transport = sandbox.transports()["openrouter"]
+    async with httpx.AsyncClient(
+        transport=transport, base_url="https://openrouter.ai/api/v1/"
+    ) as client:
+        text = await ask(client, MODELS[0], prompt())
+    assert parse_decision(text, Decimal(10000)).action in {"BET", "SELL", "HOLD", "ERROR"}
+    assert sandbox.world.calls("openrouter", "POST", "/api/v1/chat/completions") == 1

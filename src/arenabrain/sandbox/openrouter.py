@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from arenabrain.sandbox.core import emulator
+from arenabrain.sandbox.personas import mount_chat
 from arenabrain.sandbox.world import World
 
 KEY_PAGE = 100
@@ -202,6 +203,7 @@ def build(world: World) -> FastAPI:
             return _error(404, "Key not found")
         return {"deleted": True}
 
+    mount_chat(app, world)
     return app
 
 
