@@ -12,13 +12,18 @@ Stored shapes (what readers of `markets` may rely on):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import operator
+import random
+import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,10 +38,10 @@ from arenabrain.clients.polymarket import (
     polymarket_client,
 )
 from arenabrain.context import Context
-from arenabrain.db.ids import new_id
+from arenabrain.db.timestamps import to_text
 from arenabrain.web.errors import AppError
 
-UPSERT_BATCH = 500
+UPSERT_BATCH = 1000
 STALE_AFTER = timedelta(hours=6)
 STALE_REFRESH_LIMIT = 100
 REFRESH_CONCURRENCY = 8
@@ -59,10 +64,20 @@ SYNCED_COLUMNS = (
     "liquidity",
 )
 MARKETS = Market.__table__
+WRITTEN_COLUMNS = ("id", "polymarket_id", *SYNCED_COLUMNS, "first_seen_at", "last_updated_at")
+# The upsert writes through an untyped table clause: rows arrive in their stored form
+# (timestamps already rendered as UTC text), so executemany does no per-row type processing.
+RAW_MARKETS = sa.table(
+    "markets", *(sa.column(name) for name in (*WRITTEN_COLUMNS, "resolution_outcome"))
+)
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 # --- rows (pure) --------------------------------------------------------------------------------
@@ -71,19 +86,25 @@ def _compact(value: Any) -> str:
 def stored_token_ids(market: GammaMarket) -> str | None:
     """`[YES, NO]` for binary markets, aligned with the outcomes otherwise; None unless every
     outcome has a token (a partial list could not be mapped back by label)."""
-    tokens = market.token_ids
-    if market.is_binary:
-        ordered = [tokens.get("YES"), tokens.get("NO")]
-    else:
-        ordered = [tokens.get(o.label) for o in market.outcomes]
+    ordered = [o.token_id for o in market.outcomes]
     if not all(ordered):
         return None
+    if market.market_type == "binary" and market.outcomes[0].label.strip().upper() != "YES":
+        ordered.reverse()
     return _compact(ordered)
 
 
 def market_row(market: GammaMarket) -> dict[str, Any]:
     """The synced columns of one market (None means "keep what is stored")."""
-    prices = market.prices
+    binary = market.market_type == "binary"
+    if binary:
+        outcomes = current_prices = None
+        current_price = market.yes_price
+    else:
+        prices = market.prices
+        outcomes = _compact([o.label for o in market.outcomes])
+        current_prices = _compact(prices) if prices else None
+        current_price = None
     return {
         "polymarket_id": market.polymarket_id,
         "slug": market.slug,
@@ -92,11 +113,11 @@ def market_row(market: GammaMarket) -> dict[str, Any]:
         "description": market.description,
         "category": market.category,
         "market_type": market.market_type,
-        "outcomes": None if market.is_binary else _compact([o.label for o in market.outcomes]),
+        "outcomes": outcomes,
         "close_date": market.close_date,
         "status": market.status,
-        "current_price": market.yes_price if market.is_binary else None,
-        "current_prices": None if market.is_binary or not prices else _compact(prices),
+        "current_price": current_price,
+        "current_prices": current_prices,
         "clob_token_ids": stored_token_ids(market),
         "volume": market.volume,
         "liquidity": market.liquidity,
@@ -127,30 +148,85 @@ def token_map(market: Any) -> dict[str, str]:
 # --- the bulk upsert ----------------------------------------------------------------------------
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        return sqlite.insert
-    if dialect == "postgresql":
-        return postgresql.insert
-    raise RuntimeError(f"market upserts support SQLite and PostgreSQL, not {dialect}")
+def fresh_ids(now: datetime, count: int) -> list[str]:
+    """`count` ids in `new_id`'s shape (`<epoch-ms>-<9 base-36 chars>`) for one batch, drawn
+    from one secret seed (drawing each from the OS costs a third of a 10,000-market upsert)."""
+    millis = int(now.timestamp() * 1000)
+    rng = random.Random(secrets.randbits(128))
+    return [f"{millis}-{''.join(rng.choices(_ID_ALPHABET, k=9))}" for _ in range(count)]
 
 
+@functools.cache
 def upsert_statement(insert: Any, *, keep_close_date: bool = False) -> Any:
     """One `INSERT ... ON CONFLICT (polymarket_id) DO UPDATE` for many rows: each synced
     column becomes `COALESCE(excluded, stored)`; a settled market stays resolved."""
-    statement = insert(MARKETS)
+    statement = insert(RAW_MARKETS)
     new = statement.excluded
-    old = MARKETS.c
+    old = RAW_MARKETS.c
     assignments: dict[str, Any] = {
         name: func.coalesce(new[name], old[name])
         for name in SYNCED_COLUMNS
         if not (keep_close_date and name == "close_date")
     }
-    settled = and_(old.status == "resolved", old.resolution_outcome.is_not(None))
+    # A literal, not a bound parameter: the compiled statement's parameters are the row's.
+    settled = and_(
+        old.status == sa.literal_column("'resolved'"), old.resolution_outcome.is_not(None)
+    )
     assignments["status"] = case((settled, old.status), else_=func.coalesce(new.status, old.status))
     assignments["last_updated_at"] = new.last_updated_at
     return statement.on_conflict_do_update(index_elements=["polymarket_id"], set_=assignments)
+
+
+def compiled_upsert(dialect: Any, *, keep_close_date: bool = False) -> tuple[str, tuple[str, ...]]:
+    """The SQLite upsert compiled once per process: its SQL and the row keys in parameter
+    order."""
+    key = (dialect.name, dialect.driver, dialect.paramstyle, keep_close_date)
+    found = _COMPILED.get(key)
+    if found is None:
+        found = _COMPILED[key] = _compile_upsert(dialect, keep_close_date)
+    return found
+
+
+_COMPILED: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+
+
+def _compile_upsert(dialect: Any, keep_close_date: bool) -> tuple[str, tuple[str, ...]]:
+    compiled = upsert_statement(sqlite.insert, keep_close_date=keep_close_date).compile(
+        dialect=dialect, column_keys=list(WRITTEN_COLUMNS)
+    )
+    order = tuple(compiled.positiontup or ())
+    if set(order) != set(WRITTEN_COLUMNS):
+        raise RuntimeError(f"unexpected upsert parameters: {order}")
+    return str(compiled), order
+
+
+async def execute_upsert(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]], *, keep_close_date: bool = False
+) -> None:
+    """Run the bulk upsert as one executemany. On SQLite the statement is compiled once and
+    given positional rows already in their stored form, skipping SQLAlchemy's per-row
+    parameter processing (a third of SQLite's own time on a 10,000-market sync)."""
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        # PostgreSQL: the same statement through SQLAlchemy's own executemany.
+        statement = upsert_statement(postgresql.insert, keep_close_date=keep_close_date)
+        await session.execute(statement, list(rows))
+        return
+    sql, order = compiled_upsert(connection.dialect, keep_close_date=keep_close_date)
+    values = operator.itemgetter(*order)
+    await connection.exec_driver_sql(sql, [values(row) for row in rows])
+
+
+# Built once: SQLAlchemy then reuses the compiled form instead of re-deriving a cache key.
+EXISTING = select(
+    MARKETS.c.polymarket_id, MARKETS.c.status, MARKETS.c.resolution_outcome.is_not(None)
+).where(MARKETS.c.polymarket_id.in_(sa.bindparam("ids", expanding=True)))
+
+COUNT_EXISTING = (
+    select(func.count())
+    .select_from(MARKETS)
+    .where(MARKETS.c.polymarket_id.in_(sa.bindparam("ids", expanding=True)))
+)
 
 
 @dataclass
@@ -166,56 +242,78 @@ class UpsertOutcome:
 
 
 async def upsert_markets(
-    session: AsyncSession, markets: Sequence[GammaMarket], now: datetime
+    session: AsyncSession,
+    markets: Sequence[GammaMarket],
+    now: datetime,
+    *,
+    track_transitions: bool = False,
 ) -> UpsertOutcome:
     """Upsert one batch of markets with one bulk statement (two when some rows have no close
-    date: those keep the stored one). Does not commit."""
+    date: those keep the stored one). With `track_transitions` the stored statuses are read
+    first so status changes can be counted; otherwise only how many rows existed. A market
+    repeated within the batch is written once. Does not commit."""
     outcome = UpsertOutcome()
-    if not markets:
+    unique = list({m.polymarket_id: m for m in reversed(markets)}.values())[::-1]
+    if not unique:
         return outcome
-    ids = [m.polymarket_id for m in markets]
-    stored = await session.execute(
-        select(
-            MARKETS.c.polymarket_id, MARKETS.c.status, MARKETS.c.resolution_outcome.is_not(None)
-        ).where(MARKETS.c.polymarket_id.in_(ids))
-    )
-    existing = {pid: (status, settled) for pid, status, settled in stored.all()}
+    ids = [m.polymarket_id for m in unique]
+    existing: dict[str, tuple[str, bool]] = {}
+    if track_transitions:
+        stored = await session.execute(EXISTING, {"ids": ids})
+        existing = {pid: (status, settled) for pid, status, settled in stored.all()}
+        outcome.updated = len(existing)
+    else:
+        outcome.updated = (await session.scalar(COUNT_EXISTING, {"ids": ids})) or 0
+    outcome.added = len(unique) - outcome.updated
     dated: list[dict[str, Any]] = []
     undated: list[dict[str, Any]] = []
-    for market in markets:
+    now_text = to_text(now)
+    close_texts: dict[datetime, str] = {}  # many markets share a close date
+    for market, fresh_id in zip(unique, fresh_ids(now, len(unique)), strict=True):
         row = market_row(market)
-        row["id"] = new_id(now)
-        row["first_seen_at"] = now
-        row["last_updated_at"] = now
+        row["id"] = fresh_id  # ignored when the market already exists
+        row["first_seen_at"] = now_text
+        row["last_updated_at"] = now_text
         if market.polymarket_id in existing:
             before, settled = existing[market.polymarket_id]
             after = before if settled and before == "resolved" else row["status"]
-            outcome.updated += 1
             outcome.transitions[market.polymarket_id] = (before, after)
-        else:
-            outcome.added += 1
         if row["close_date"] is None:
             # A new row needs some close date; an existing one keeps its own.
-            row["close_date"] = now + MISSING_CLOSE_DATE
+            row["close_date"] = to_text(now + MISSING_CLOSE_DATE)
             undated.append(row)
         else:
+            close = row["close_date"]
+            text = close_texts.get(close)
+            if text is None:
+                text = close_texts[close] = to_text(close)
+            row["close_date"] = text
             dated.append(row)
-    insert = _insert_for(session)
     if dated:
-        await session.execute(upsert_statement(insert), dated)
+        await execute_upsert(session, dated)
     if undated:
-        await session.execute(upsert_statement(insert, keep_close_date=True), undated)
+        await execute_upsert(session, undated, keep_close_date=True)
     return outcome
 
 
 async def store_markets(
-    ctx: Context, markets: Sequence[GammaMarket], now: datetime, batch_size: int = UPSERT_BATCH
+    ctx: Context,
+    markets: Sequence[GammaMarket],
+    now: datetime,
+    batch_size: int = UPSERT_BATCH,
+    *,
+    track_transitions: bool = False,
 ) -> UpsertOutcome:
     """Upsert markets in batches, each batch its own short write transaction."""
     total = UpsertOutcome()
     for start in range(0, len(markets), batch_size):
         async with ctx.db.write() as session:
-            part = await upsert_markets(session, markets[start : start + batch_size], now)
+            part = await upsert_markets(
+                session,
+                markets[start : start + batch_size],
+                now,
+                track_transitions=track_transitions,
+            )
         total.added += part.added
         total.updated += part.updated
         total.transitions.update(part.transitions)
@@ -272,7 +370,7 @@ async def refresh_statuses(
                 return None
 
     found = [m for m in await asyncio.gather(*(one(pid) for pid in wanted)) if m is not None]
-    return (await store_markets(ctx, found, now)).status_changes
+    return (await store_markets(ctx, found, now, track_transitions=True)).status_changes
 
 
 # --- the job --------------------------------------------------------------------------------
