@@ -570,12 +570,12 @@ async def benchmark_overview(ctx: Context) -> dict[str, Any]:
     for config in configs:
         models = []
         for slot in slots_by_config[config.id]:
-            family = family_by_id.get(slot.family_id)
+            owner = family_by_id.get(slot.family_id)
             models.append(
                 {
                     **row_dict(slot),
-                    "family_slug": family.slug if family else None,
-                    "legacy_model_id": family.legacy_model_id if family else None,
+                    "family_slug": owner.slug if owner else None,
+                    "legacy_model_id": owner.legacy_model_id if owner else None,
                 }
             )
         config_rows.append({**row_dict(config), "models": models})

@@ -211,7 +211,8 @@ def review_family(
     top_version = max((version for version, _ in newer), key=cmp_to_key(compare_versions))
     top = [m for version, m in newer if compare_versions(version, top_version) == 0]
     chosen = top[0]
-    pricing = chosen.get("pricing") if isinstance(chosen.get("pricing"), Mapping) else {}
+    raw_pricing = chosen.get("pricing")
+    pricing: Mapping[str, Any] = raw_pricing if isinstance(raw_pricing, Mapping) else {}
     candidate = {
         **verdict,
         "candidate_openrouter_id": chosen.get("id") or None,

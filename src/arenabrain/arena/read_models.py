@@ -187,7 +187,7 @@ async def agent_values(
             {"ids": ids},
         )
     }
-    held = dict(
+    held: dict[str, Any] = dict(
         (
             await session.execute(
                 text(
@@ -216,7 +216,7 @@ async def agent_values(
         scores = brier.get(agent["id"])
         values[agent["id"]] = AgentValue(
             cash_balance=float(agent["cash_balance"]),
-            total_value=live if use_live else float(snapshot.total_value),
+            total_value=live if use_live or snapshot is None else float(snapshot.total_value),
             brier_score=float(scores.avg_brier)
             if scores and scores.avg_brier is not None
             else None,
@@ -262,6 +262,7 @@ async def list_markets(
         statement = statement.where(Market.id.in_(select(held.subquery().c.market_id)))
     total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     sort = query.get("sort") or "volume"
+    order: tuple[Any, ...]
     if sort == "close_date":
         order = (Market.close_date.asc(), Market.id.asc())
     elif sort == "created":
@@ -269,7 +270,7 @@ async def list_markets(
     else:
         order = (Market.volume.desc().nulls_last(), Market.id.asc())
     page = (await session.scalars(statement.order_by(*order).limit(limit).offset(offset))).all()
-    counts = dict(
+    counts: dict[str, int] = dict(
         (
             await session.execute(
                 text(
@@ -650,7 +651,8 @@ async def model_detail(
         )
     )
     values = await agent_values(session, agents)
-    current, archived = [], []
+    current: list[dict[str, Any]] = []
+    archived: list[dict[str, Any]] = []
     for agent in agents:
         value = values[agent["id"]]
         row = plain(

@@ -428,7 +428,8 @@ def parse_book(token_id: str, raw: Any) -> OrderBook:
         raise PolymarketError(f"CLOB book for {token_id} is not an object")
 
     def levels(name: str) -> list[BookLevel]:
-        rows = raw.get(name) if isinstance(raw.get(name), list) else []
+        found = raw.get(name)
+        rows: list[Any] = found if isinstance(found, list) else []
         out = []
         for row in rows:
             if not isinstance(row, Mapping):
