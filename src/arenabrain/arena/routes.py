@@ -5,7 +5,8 @@ cookie; public routes nothing. Add new doors to the section they belong to."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -55,7 +56,23 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 
 router = APIRouter()
-admin = APIRouter(route_class=NoStoreRoute, dependencies=[AdminAuth])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def admin_no_store(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
+    """Register an admin (cookie) route whose every answer, errors included, is not cached."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            dependencies=[AdminAuth],
+            route_class_override=NoStoreRoute,
+        )
+        return endpoint
+
+    return register
 
 
 # --- cron -----------------------------------------------------------------------------------
@@ -110,43 +127,43 @@ async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
 # --- admin: benchmark control plane -----------------------------------------------------------
 
 
-@admin.get("/api/admin/benchmark")
+@admin_no_store("GET", "/api/admin/benchmark")
 async def benchmark_route(ctx: ContextDep) -> dict[str, Any]:
     """Families, releases, recent configs, the default config and the latest review."""
     return await benchmark.benchmark_overview(ctx)
 
 
-@admin.post("/api/admin/benchmark/releases")
+@admin_no_store("POST", "/api/admin/benchmark/releases")
 async def create_release_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Register an exact OpenRouter release under a family."""
     return await benchmark.create_release(ctx, await json_object(request))
 
 
-@admin.post("/api/admin/benchmark/configs")
+@admin_no_store("POST", "/api/admin/benchmark/configs")
 async def create_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Create a complete lineup config (not promoted)."""
     return await benchmark.create_config(ctx, await json_object(request))
 
 
-@admin.post("/api/admin/benchmark/default")
+@admin_no_store("POST", "/api/admin/benchmark/default")
 async def promote_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Promote a complete config as the lineup of future cohorts."""
     return await benchmark.promote_config(ctx, await json_object(request))
 
 
-@admin.post("/api/admin/benchmark/rollover")
+@admin_no_store("POST", "/api/admin/benchmark/rollover")
 async def rollover_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Preview moving running cohorts to a config (applying it is refused)."""
     return await benchmark.preview_rollover(ctx, await json_object(request))
 
 
-@admin.post("/api/admin/benchmark/reviews/{review_id}/approve")
+@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/approve")
 async def approve_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
     """Approve a lineup review: its upgrades become the default config for future cohorts."""
     return await lineup.approve_review(ctx, review_id)
 
 
-@admin.post("/api/admin/benchmark/reviews/{review_id}/dismiss")
+@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/dismiss")
 async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
     """Dismiss a lineup review without changing the lineup."""
     return await lineup.dismiss_review(ctx, review_id)
@@ -156,9 +173,6 @@ async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any
 async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
     """Run the lineup review now; answers 200 with the review, even when it failed."""
     return await lineup.run_lineup_review(ctx)
-
-
-router.include_router(admin)
 
 
 # --- decisions ------------------------------------------------------------------------------
