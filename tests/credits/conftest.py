@@ -3,9 +3,11 @@ upstreams are the in-memory fakes of `fakes.World`, with sleeps that never wait.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from arenabrain.context import Context
 from arenabrain.credits import strategies
 from arenabrain.credits.schemas import StrategyCreate, StrategyView
 from arenabrain.credits.upstreams import CLIENTS, SLEEP
+from arenabrain.db.migrate import upgrade
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
@@ -51,6 +54,21 @@ def world() -> World:
 MakeCtx = Callable[..., Awaitable[Context]]
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated to the newest schema, copied for each test (fast setup)."""
+    path = tmp_path_factory.mktemp("credits-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, migrated_template: Path) -> Path:
+    path = tmp_path / "arenabrain.db"
+    shutil.copyfile(migrated_template, path)
+    return path
+
+
 @pytest.fixture
 async def make_ctx(
     make_settings: Callable[..., Settings], clock: FrozenClock, world: World, sleeps: Sleeps
@@ -61,7 +79,7 @@ async def make_ctx(
         async def make(**env: str) -> Context:
             settings = make_settings(**{**CREDITS_ENV, **env})
             ctx = await stack.enter_async_context(
-                open_context(settings, clock=clock, transports={})
+                open_context(settings, clock=clock, transports={}, migrate=False)
             )
             ctx.extras[CLIENTS] = world.clients
             ctx.extras[SLEEP] = sleeps

@@ -31,12 +31,14 @@ from arenabrain.credits import audit
 from arenabrain.credits.models import ClaimTransaction as ClaimRow
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome
 from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition, UpstreamError
+from arenabrain.credits.ports import ClaimTransaction as ClaimTransactionPort
 from arenabrain.db.ids import new_id
 
 CONFIRMED = ("confirmed", "finalized")
 OPEN = ("pending", "sent")
 STALE = "stale"
 EXPIRED_NOTE = "expired: never landed before its last valid block height"
+NOT_SENT = "not sent: an earlier transaction of its set did not land"
 ATTEMPTS_PER_POSITION = 2
 
 
@@ -150,8 +152,9 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
     attempts = {r.position_key for r in rows}
     sent = 0
     empty: list[str] = []
+    partial = partially_claimed(rows)
     for position in selection.chosen:
-        count = await claim_position(pc, position, attempts)
+        count = await claim_position(pc, position, attempts, partial.get(position.base_mint, 0))
         if count == 0:
             empty.append(position.base_mint)
         sent += count
@@ -171,9 +174,27 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
     return _result(claimed, last, details)
 
 
-async def claim_position(pc: PhaseContext, position: ClaimablePosition, attempts: set[str]) -> int:
+def partially_claimed(rows: Sequence[ClaimRow]) -> dict[str, int]:
+    """Positions an earlier attempt of this run claimed in part (an intermediate transaction
+    confirmed, the last one did not): mint -> the total that attempt expected to claim."""
+    moved = {_mint(r.position_key) for r in rows if r.status == "confirmed"}
+    expected: dict[str, int] = {}
+    for row in rows:
+        mint = _mint(row.position_key)
+        if mint in moved and row.lamports_expected > 0 and row.status != "confirmed":
+            expected[mint] = max(expected.get(mint, 0), row.lamports_expected)
+    return expected
+
+
+async def claim_position(
+    pc: PhaseContext, position: ClaimablePosition, attempts: set[str], partial: int = 0
+) -> int:
     """Claim one position; a stale transaction set (expired blockhash) is fetched afresh
-    once. Returns how many transactions were sent (0: Bags returned none)."""
+    once. Returns how many transactions were sent (0: Bags returned none).
+
+    `partial` is what an interrupted attempt of this run expected to claim from this position
+    after some of its transactions landed: Bags now reports only the rest, so the position's
+    last transaction counts the larger of the two (claims only ever lower what is claimable)."""
     owner = pc.strategy.owner_wallet
     bags = pc.clients.bags
     sent = 0
@@ -183,18 +204,26 @@ async def claim_position(pc: PhaseContext, position: ClaimablePosition, attempts
             lambda: bags.claim_transactions(owner, position.base_mint),
             what="claim transactions",
         )
+        # A byte-identical transaction would land once at most: send each distinct one.
+        txs = list({tx.tx_base58: tx for tx in txs}.values())
         if not txs:
             return sent
         key = _position_key(position.base_mint, attempts)
         attempts.add(key)
+        total = max(position.claimable_lamports, partial)
+        row_ids = await record_set(pc, key, txs, total)
         stale = False
-        for index, tx in enumerate(txs):
-            lamports = position.claimable_lamports if index == len(txs) - 1 else 0
-            outcome = await claim_one(
-                pc, key, index, tx.tx_base58, tx.last_valid_block_height, lamports
-            )
+        for index, (tx, (row_id, wire, signature)) in enumerate(zip(txs, row_ids, strict=True)):
+            try:
+                outcome = await claim_one(
+                    pc, row_id, key, index, wire, signature, tx.last_valid_block_height
+                )
+            except Exception:
+                await unsent(pc, [r for r, _, _ in row_ids[index + 1 :]])
+                raise
             sent += 1
             if outcome == STALE:
+                await unsent(pc, [r for r, _, _ in row_ids[index + 1 :]])
                 stale = True
                 break
         if not stale:
@@ -206,36 +235,67 @@ async def claim_position(pc: PhaseContext, position: ClaimablePosition, attempts
     )
 
 
+async def record_set(
+    pc: PhaseContext, position_key: str, txs: Sequence[ClaimTransactionPort], total: int
+) -> list[tuple[str, bytes, str]]:
+    """Sign every transaction of a position's set and record them all before sending any, so
+    the set's expected total (on its last transaction) survives a crash mid-set.
+
+    Returns (row id, wire bytes, signature) per transaction."""
+    signer = pc.clients.signer
+    assert signer is not None
+    signed = []
+    for index, tx in enumerate(txs):
+        wire, signature = signer.sign_claim(tx.tx_base58)
+        signed.append((new_id(pc.now()), wire, signature, index, tx.last_valid_block_height))
+
+    async def record(session: AsyncSession) -> None:
+        for row_id, _, signature, index, lvbh in signed:
+            session.add(
+                ClaimRow(
+                    id=row_id,
+                    run_id=pc.run_id,
+                    strategy_id=pc.strategy.strategy_id,
+                    position_key=position_key,
+                    tx_index=index,
+                    signature=signature,
+                    last_valid_block_height=lvbh,
+                    lamports_expected=total if index == len(signed) - 1 else 0,
+                    status="pending",
+                    created_at=pc.now(),
+                )
+            )
+
+    await pc.journal(record)
+    return [(row_id, wire, signature) for row_id, wire, signature, _, _ in signed]
+
+
+async def unsent(pc: PhaseContext, row_ids: list[str]) -> None:
+    """Transactions of a set that were never sent (an earlier one did not land)."""
+    if not row_ids:
+        return
+
+    async def mark(session: AsyncSession) -> None:
+        for row_id in row_ids:
+            await _set_status(session, row_id, "failed", pc.now(), NOT_SENT)
+
+    await pc.journal(mark)
+
+
 async def claim_one(
-    pc: PhaseContext, position_key: str, index: int, tx_base58: str, lvbh: int, lamports: int
+    pc: PhaseContext,
+    row_id: str,
+    position_key: str,
+    index: int,
+    wire: bytes,
+    signature: str,
+    lvbh: int,
 ) -> str:
-    """Sign, record, send and confirm one claim transaction, recording each step at once.
+    """Send and confirm one recorded claim transaction, recording each step at once.
 
     Returns "confirmed", or STALE when it can never land (blockhash not found or expired),
     so the position's transactions are fetched again; raises PhaseFailure otherwise."""
-    signer = pc.clients.signer
-    assert signer is not None
     solana = pc.clients.solana
-    wire, signature = signer.sign_claim(tx_base58)
-    row_id = new_id(pc.now())
-
-    async def record(session: AsyncSession) -> None:
-        session.add(
-            ClaimRow(
-                id=row_id,
-                run_id=pc.run_id,
-                strategy_id=pc.strategy.strategy_id,
-                position_key=position_key,
-                tx_index=index,
-                signature=signature,
-                last_valid_block_height=lvbh,
-                lamports_expected=lamports,
-                status="pending",
-                created_at=pc.now(),
-            )
-        )
-
-    await pc.journal(record)
     try:
         await pc.guard.call("solana", lambda: solana.send_transaction(wire), what="send claim")
     except UpstreamError as exc:
