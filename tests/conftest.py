@@ -3,6 +3,7 @@ emulators, a context, and an HTTP client over the app with its lifespan."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from arenabrain.app import create_app
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.db.migrate import upgrade
 from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox, World
 from arenabrain.settings import Settings, load_settings
@@ -24,9 +26,20 @@ ADMIN_PASSWORD = "test-admin-password"
 SESSION_SECRET = "test-session-secret"
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated per test process; every test gets its own copy (a fresh
+    migration costs most of a second, a copy a millisecond)."""
+    path = tmp_path_factory.mktemp("template") / "arenabrain.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "arenabrain.db"
+def db_path(tmp_path: Path, migrated_template: Path) -> Path:
+    path = tmp_path / "arenabrain.db"
+    shutil.copyfile(migrated_template, path)
+    return path
 
 
 @pytest.fixture

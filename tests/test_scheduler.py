@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.logging import configure_logging
 from arenabrain.runtime import open_context
 from arenabrain.scheduler import (
     LEASE_TTL,
@@ -90,9 +91,11 @@ async def test_two_app_instances_on_one_database_run_each_job_once(
     assert sum(s.lease.held for s in schedulers) == 0  # both released on stop
 
 
-async def test_a_failing_job_is_logged_and_does_not_raise(ctx: Context, capsys: Any) -> None:
+async def test_a_failing_job_is_logged_and_does_not_raise(ctx: Context) -> None:
     async def broken(ctx: Context) -> None:
         raise RuntimeError("upstream exploded")
 
+    out = io.StringIO()
+    configure_logging("info", stream=out)
     assert await run_job(ctx, CronJob("broken", "* * * * *", broken)) is None
-    assert "upstream exploded" in capsys.readouterr().out
+    assert '"message": "upstream exploded"' in out.getvalue()

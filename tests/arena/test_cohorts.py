@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,23 +28,6 @@ from arenabrain.arena.models import (
 from arenabrain.arena.seed import DEFAULT_CONFIG_ID, FAMILIES
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.db.migrate import upgrade
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per module; each test gets a copy (migrating costs ~0.8 s)."""
-    path = tmp_path_factory.mktemp("template") / "arenabrain.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "arenabrain.db"
-    shutil.copyfile(migrated_template, path)
-    return path
-
 
 SUNDAY = datetime(2026, 3, 1, tzinfo=UTC)
 

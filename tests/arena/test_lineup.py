@@ -4,8 +4,6 @@ and an admin's approval or dismissal. Nothing is ever promoted by the review its
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,27 +31,10 @@ from arenabrain.arena.models import (
 from arenabrain.arena.seed import DEFAULT_CONFIG_ID
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.db.migrate import upgrade
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.catalog import VISION, default_catalog, model, seed_openrouter_catalog
 from arenabrain.sandbox.openrouter import openrouter_state
 from arenabrain.web.errors import AppError
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per module; each test gets a copy (migrating costs ~0.8 s)."""
-    path = tmp_path_factory.mktemp("template") / "arenabrain.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "arenabrain.db"
-    shutil.copyfile(migrated_template, path)
-    return path
-
 
 GPT = CurrentSlot("openai-gpt--gpt-5.5", "GPT-5.5", "openai/gpt-5.5")
 OPUS = CurrentSlot(

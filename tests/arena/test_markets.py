@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,7 +20,6 @@ from arenabrain.arena.models import Market, Position, SystemLog
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.db.migrate import upgrade
 from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.polymarket import (
@@ -37,22 +35,6 @@ from arenabrain.sandbox.polymarket import (
 )
 from arenabrain.settings import Settings
 from arenabrain.web.errors import AppError
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per module; each test gets a copy (migrating costs ~0.8 s)."""
-    path = tmp_path_factory.mktemp("template") / "arenabrain.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "arenabrain.db"
-    shutil.copyfile(migrated_template, path)
-    return path
-
 
 STORED_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$")
 

@@ -3,9 +3,7 @@ public read shapes (§12.1.4-§12.1.7)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,25 +15,8 @@ from arenabrain.arena.models import Agent, Cohort, Market, ModelLineupReview, Po
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.db.migrate import upgrade
 from arenabrain.settings import Settings
 from tests.conftest import ADMIN_PASSWORD, API_TOKEN, cron_headers
-
-
-@pytest.fixture(scope="module")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per module; each test gets a copy (migrating costs ~0.8 s)."""
-    path = tmp_path_factory.mktemp("template") / "arenabrain.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "arenabrain.db"
-    shutil.copyfile(migrated_template, path)
-    return path
-
 
 CRON_ROUTES = [
     "/api/cron/sync-markets",
