@@ -14,7 +14,7 @@ from arenabrain.credits.phases.claiming import select_positions
 from arenabrain.credits.ports import ClaimablePosition
 from arenabrain.credits.upstreams import CLIENTS
 from tests.credits.conftest import make_strategy
-from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, FakeSigner, wallet
+from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, OWNER, FakeSigner, wallet
 
 SOL = 1_000_000_000
 
@@ -158,3 +158,25 @@ async def test_a_claim_that_fails_on_chain_fails_the_phase(cctx, world) -> None:
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert (run.error.code, run.error.failed_state) == ("CLAIM_TX_FAILED", "CLAIMING")
     assert "InstructionError" in run.error.detail
+
+
+async def test_an_expired_swap_is_replaced_once_by_a_fresh_quote(cctx, world) -> None:
+    strategy = await make_strategy(cctx)
+    world.chain.land_as["swap-q3"] = "never"  # quotes q1/q2 are the claim batches' serials
+    run = await runs.start_run(cctx, strategy.strategy_id, "api")
+    assert run.state == "COMPLETE", run.error
+    assert world.bags.faults.calls["trade_quote"] == 2
+    assert world.chain.usdc[OWNER] == 223_875_000  # one swap landed
+
+
+async def test_a_swap_that_fails_on_chain_fails_the_phase_and_resume_swaps_afresh(
+    cctx, world
+) -> None:
+    strategy = await make_strategy(cctx)
+    world.chain.land_as["swap-q3"] = "failed"
+    run = await runs.start_run(cctx, strategy.strategy_id, "api")
+    assert (run.error.code, run.error.failed_state) == ("SWAP_TX_FAILED", "SWAPPING")
+    assert run.swap_tx_signature is None  # nothing was swapped; nothing to check on resume
+    resumed = await runs.resume_run(cctx, run.run_id, "api")
+    assert resumed.state == "COMPLETE", resumed.error
+    assert world.chain.usdc[OWNER] == 223_875_000

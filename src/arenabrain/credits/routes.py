@@ -76,6 +76,7 @@ async def create_strategy(body: StrategyCreate, ctx: ContextDep) -> StrategyView
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyView)
 async def get_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    """One strategy."""
     return await strategies.get_strategy(ctx, strategy_id)
 
 
@@ -95,11 +96,13 @@ async def delete_strategy(strategy_id: Id, ctx: ContextDep) -> Deleted:
 
 @router.post("/strategies/{strategy_id}/enable", response_model=StrategyView)
 async def enable_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    """Resume the strategy's scheduled runs (status ACTIVE)."""
     return await strategies.set_status(ctx, strategy_id, "ACTIVE")
 
 
 @router.post("/strategies/{strategy_id}/disable", response_model=StrategyView)
 async def disable_strategy(strategy_id: Id, ctx: ContextDep) -> StrategyView:
+    """Stop the strategy's scheduled runs (status PAUSED)."""
     return await strategies.set_status(ctx, strategy_id, "PAUSED")
 
 
@@ -127,11 +130,13 @@ async def start_run(body: RunCreate, ctx: ContextDep) -> RunView:
 
 @router.get("/runs/strategy/{strategy_id}", response_model=list[RunView])
 async def runs_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[RunView]:
+    """A strategy's runs, newest first."""
     return await runs.list_runs(ctx, strategy_id)
 
 
 @router.get("/runs/{run_id}", response_model=RunView)
 async def get_run(run_id: Id, ctx: ContextDep) -> RunView:
+    """One run with its checkpoints and error."""
     return await runs.get_run(ctx, run_id)
 
 
@@ -160,6 +165,7 @@ async def list_remote_keys(ctx: ContextDep) -> list[dict[str, Any]]:
 
 @router.get("/keys/wallet/{wallet}", response_model=UserKeyView)
 async def key_of_wallet(wallet: Id, ctx: ContextDep) -> UserKeyView:
+    """The wallet's newest live key (never its plaintext)."""
     return await keys.key_for_wallet(ctx, checked_wallet(wallet))
 
 
@@ -179,17 +185,20 @@ async def usage_of_wallet(wallet: Id, ctx: ContextDep) -> list[dict[str, Any]]:
 
 @router.get("/keys/strategy/{strategy_id}", response_model=list[UserKeyView])
 async def keys_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[UserKeyView]:
+    """The keys provisioned for a strategy's holders, newest first."""
     return await keys.keys_for_strategy(ctx, strategy_id)
 
 
 @router.get("/keys/{key_hash}")
 async def remote_key(key_hash: Hash, ctx: ContextDep) -> dict[str, Any]:
+    """One key as OpenRouter reports it (404 when it does not exist)."""
     async with upstream_errors():
         return await keys.get_remote_key(ctx, key_hash)
 
 
 @router.delete("/keys/{key_hash}", response_model=Revoked)
 async def revoke_key(key_hash: Hash, ctx: ContextDep) -> Revoked:
+    """Disable a holder key by its hash and mark it REVOKED."""
     async with upstream_errors():
         return await keys.revoke_hash(ctx, key_hash)
 
@@ -225,9 +234,11 @@ async def usage_of_key(key_hash: Hash, ctx: ContextDep, limit: Limit = 100) -> l
 async def usage_of_strategy(
     strategy_id: Id, ctx: ContextDep, limit: Limit = 100
 ) -> list[dict[str, Any]]:
+    """Usage snapshots of a strategy's keys, newest first."""
     return await usage.usage_rows(ctx, strategy_id=strategy_id, limit=limit)
 
 
 @router.get("/stats", response_model=StatsView)
 async def stats(ctx: ContextDep) -> StatsView:
+    """Run counts and money totals (dry runs excluded from the totals)."""
     return await runs.run_stats(ctx)

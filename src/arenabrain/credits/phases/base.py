@@ -86,3 +86,28 @@ def error_code(exc: BaseException) -> str:
     if "database is locked" in str(exc):
         return "DB_LOCKED"
     return "PHASE_ERROR"
+
+
+async def confirmation(pc: PhaseContext, kind: str, signature: str, lvbh: int) -> Any:
+    """Wait for a sent transaction (the client polls until it lands or expires).
+
+    An outcome still unknown when the client gives up is not retried here: the phase fails
+    with `<KIND>_TX_UNCONFIRMED` and the recorded signature is checked again on resume."""
+    from arenabrain.credits.ports import UpstreamError
+
+    solana = pc.clients.solana
+    try:
+        return await pc.guard.call(
+            "solana",
+            lambda: solana.confirm(signature, lvbh),
+            retry=False,
+            what=f"confirm {kind.lower()}",
+        )
+    except UpstreamError as exc:
+        if not exc.transient:
+            raise
+        raise PhaseFailure(
+            f"{kind}_TX_UNCONFIRMED",
+            f"{kind.capitalize()} transaction {signature} is not confirmed yet ({exc}); "
+            "resume the run to check it again",
+        ) from exc

@@ -29,7 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.credits import audit
 from arenabrain.credits.models import ClaimTransaction as ClaimRow
-from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome
+from arenabrain.credits.phases.base import (
+    PhaseContext,
+    PhaseFailure,
+    PhaseOutcome,
+    confirmation,
+)
 from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition, UpstreamError
 from arenabrain.credits.ports import ClaimTransaction as ClaimTransactionPort
 from arenabrain.db.ids import new_id
@@ -310,9 +315,7 @@ async def claim_one(
             ) from exc
         raise  # ambiguous: the signature is recorded; a resume checks it on chain
     await pc.journal(lambda s: _set_status(s, row_id, "sent", pc.now()))
-    status = await pc.guard.call(
-        "solana", lambda: solana.confirm(signature, lvbh), what="confirm claim"
-    )
+    status = await confirmation(pc, "CLAIM", signature, lvbh)
     if expired(status.state, status.error):
         await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), EXPIRED_NOTE))
         return STALE
@@ -397,10 +400,8 @@ async def reconcile(pc: PhaseContext) -> None:
                     )
                 )
                 continue
-            confirmed = await pc.guard.call(
-                "solana",
-                lambda r=row: solana.confirm(r.signature, r.last_valid_block_height or 0),  # type: ignore[misc]
-                what="confirm claim",
+            confirmed = await confirmation(
+                pc, "CLAIM", row.signature, row.last_valid_block_height or 0
             )
             state, error = confirmed.state, confirmed.error
             if expired(state, error):

@@ -20,10 +20,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.credits.models import Run
-from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome
+from arenabrain.credits.phases.base import (
+    PhaseContext,
+    PhaseFailure,
+    PhaseOutcome,
+    confirmation,
+)
 from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote, UpstreamError
 
 CONFIRMED = ("confirmed", "finalized")
+ATTEMPTS = 2
 
 
 def usdc(base_units: int) -> str:
@@ -101,6 +107,21 @@ async def get_quote(pc: PhaseContext, lamports: int) -> SwapQuote:
 
 
 async def swap_now(pc: PhaseContext, lamports: int) -> PhaseOutcome:
+    """Quote, sign, record, send and confirm the swap; a transaction whose blockhash went
+    stale before it landed is replaced once by a fresh quote and transaction."""
+    for _ in range(ATTEMPTS):
+        outcome = await swap_once(pc, lamports)
+        if outcome is not None:
+            return outcome
+    raise PhaseFailure(
+        "SWAP_TX_EXPIRED",
+        f"The swap transaction expired {ATTEMPTS} times before landing; resume the run to "
+        "swap with a fresh quote",
+    )
+
+
+async def swap_once(pc: PhaseContext, lamports: int) -> PhaseOutcome | None:
+    """One swap attempt: its outcome, or None when it can no longer land (stale blockhash)."""
     signer = pc.clients.signer
     assert signer is not None
     solana = pc.clients.solana
@@ -122,18 +143,19 @@ async def swap_now(pc: PhaseContext, lamports: int) -> PhaseOutcome:
     except UpstreamError as exc:
         if not exc.transient:  # rejected before it could land: no swap happened
             await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
+            if getattr(exc, "blockhash_not_found", False):
+                return None
             raise PhaseFailure("SWAP_TX_FAILED", f"Swap failed: {exc}") from exc
-        raise
-    status = await pc.guard.call(
-        "solana",
-        lambda: solana.confirm(signature, swap.last_valid_block_height),
-        what="confirm swap",
-    )
+        raise  # ambiguous: the signature is recorded; a resume checks it on chain
+    status = await confirmation(pc, "SWAP", signature, swap.last_valid_block_height)
     if status.state in CONFIRMED:
         return await measured(pc, signature, before, quote.out_amount)
     if status.state == "failed":
         await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
         raise PhaseFailure("SWAP_TX_FAILED", f"Swap failed: {status.error or 'failed on chain'}")
+    if (status.error or "").lower().startswith("expired"):
+        await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
+        return None
     raise PhaseFailure(
         "SWAP_TX_UNCONFIRMED",
         f"Swap transaction {signature} was not confirmed; resume the run to check it again",
@@ -156,11 +178,7 @@ async def recorded_swap(pc: PhaseContext) -> PhaseOutcome | None:
     if state in ("unknown", "processed"):
         height = await pc.guard.call("solana", solana.block_height, what="block height")
         if height <= lvbh:
-            state = (
-                await pc.guard.call(
-                    "solana", lambda: solana.confirm(signature, lvbh), what="confirm swap"
-                )
-            ).state
+            state = (await confirmation(pc, "SWAP", signature, lvbh)).state
             if state in ("unknown", "processed"):
                 raise PhaseFailure(
                     "SWAP_TX_UNCONFIRMED",
