@@ -315,3 +315,34 @@ async def test_claim_records_survive_and_no_unconfirmed_claim_is_counted(cctx, w
         rows = list(await session.scalars(select(ClaimTransaction)))
     assert sum(r.lamports_expected for r in rows if r.status == "confirmed") == run.claimed_lamports
     assert cctx.extras[CLIENTS] is world.clients
+
+
+async def test_long_phases_keep_the_lock_alive_and_stop_when_it_is_taken_over(
+    cctx, world, clock
+) -> None:
+    from arenabrain.credits import locks
+
+    # Each key takes 40 minutes: longer than the lock TTL overall, but the journal refreshes it.
+    original = world.keys.create_key
+
+    async def slow_create(*args, **kwargs):
+        clock.advance(minutes=40)
+        return await original(*args, **kwargs)
+
+    world.keys.create_key = slow_create
+    strategy = await make_strategy(cctx)
+    run = await runs.start_run(cctx, strategy.strategy_id, "api")
+    assert run.state == "COMPLETE", run.error
+
+    # If another process reaps the lock (this one looked dead), this runner stops writing.
+    async def hijacked_create(*args, **kwargs):
+        async with cctx.db.write() as session:
+            lock = await locks.current(session, strategy.strategy_id)
+            lock.holder = "another-process"
+        return await original(*args, **kwargs)
+
+    world.keys.create_key = hijacked_create
+    world.bags.claimable = {wallet(60): 1_000_000_000}
+    world.holders.hold(wallet(61), 900)
+    second = await runs.start_run(cctx, strategy.strategy_id, "api")
+    assert second.state == "PROVISIONING"  # left for the process that owns the lock now

@@ -33,6 +33,10 @@ class RunInProgress(Conflict):
         self.run_id = run_id
 
 
+class LockLost(Exception):
+    """This runner's lock was reaped (it was presumed dead); it must stop writing."""
+
+
 @dataclass(frozen=True)
 class StaleLock:
     strategy_id: str

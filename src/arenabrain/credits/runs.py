@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.context import Context
 from arenabrain.credits import audit, locks, policy, strategies
+from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import Run, Strategy
 from arenabrain.credits.phases import HANDLERS
 from arenabrain.credits.phases.base import Handler, PhaseContext, PhaseFailure, error_code
@@ -58,10 +59,6 @@ class RunNotFound(NotFound):
 
 class CannotResume(AppError):
     status_code = 400
-
-
-class LockLost(Exception):
-    """This runner's lock was reaped (it was presumed dead); it must stop writing."""
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -387,7 +384,7 @@ async def execute(ctx: Context, run_id: str, strategy_id: str, holder: str) -> N
                 if not blocked.allowed:
                     raise PhaseFailure(policy.POLICY_BLOCKED, blocked.reason)
                 log.info(f"Executing phase: {state}", phase=str(state), dryRun=run.dry_run)
-                context = PhaseContext(ctx, run, strategy, clients, guard, run.dry_run, log)
+                context = PhaseContext(ctx, run, strategy, clients, guard, run.dry_run, log, holder)
                 outcome = await handlers(ctx)[state](context)
                 await advance(
                     ctx,

@@ -50,6 +50,7 @@ class PhaseContext:
     guard: Guard
     dry_run: bool
     log: Any
+    holder: str | None = None  # the run lock's holder; journal writes refresh the lock
 
     @property
     def run_id(self) -> str:
@@ -59,8 +60,17 @@ class PhaseContext:
         return self.ctx.clock.now()
 
     async def journal(self, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Commit `write(session)` now, in its own unit of work."""
+        """Commit `write(session)` now, in its own unit of work.
+
+        Each journal write also refreshes the run lock (a heartbeat during long phases) and
+        stops the phase with LockLost when another process has taken the strategy over."""
+        from arenabrain.credits import locks
+
         async with self.ctx.db.write() as session:
+            if self.holder is not None and not await locks.refresh(
+                session, self.strategy.strategy_id, self.holder, self.now()
+            ):
+                raise locks.LockLost()
             return await write(session)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.credits import audit, keys
 from arenabrain.credits.keystore import KeyStore, keystore_for
+from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import AllocationSnapshot, UserKey
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome, error_code
 from arenabrain.credits.ports import OpenRouterKey
@@ -92,6 +93,8 @@ async def provisioning(pc: PhaseContext) -> PhaseOutcome:
         try:
             await provision_one(pc, snap, live.get(snap.holder_wallet), by_name, store)
             done += 1
+        except LockLost:
+            raise  # another process owns the strategy now: stop at once
         except Exception as exc:  # one holder's failure must not stop the others
             first_error = first_error or exc
             reason = str(exc) or type(exc).__name__
