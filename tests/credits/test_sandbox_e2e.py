@@ -259,3 +259,43 @@ async def test_provisioning_failure_and_resume_through_the_emulators(
     assert resumed.state == "COMPLETE", resumed.error
     assert world.calls("helius", "sendTransaction") == sends
     assert len(live_keys(world)) == 2
+
+
+async def test_post_api_runs_through_the_emulators(
+    make_client, make_settings, sandbox: Sandbox
+) -> None:
+    from tests.conftest import api_headers
+
+    world = sandbox.world
+    chain.set_balance(world, OWNER, 100_000_000)
+    bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 2_000_000_000)
+    chain.seed_holders(world, MINT, {wallet(1): 10, wallet(2): 30})
+    openrouter_emulator.openrouter_state(world)["total_credits"] = 500.0
+    settings = make_settings(
+        CREDITS_ENABLED="true",
+        ARENA_ENABLED="false",
+        KEY_ENCRYPTION_KEY=KEK,
+        BAGS_API_KEY="bags-key",
+        HELIUS_API_KEY="helius-key",
+        OPENROUTER_MANAGEMENT_KEY="mgmt-key",
+        SIGNER_PRIVATE_KEY=str(OWNER_KEY),
+    )
+    async with make_client(settings) as http:
+        headers = api_headers()
+        created = await http.post(
+            "/api/strategies",
+            headers=headers,
+            json={"ownerWallet": OWNER, "distributionToken": MINT, "minClaimThreshold": 1},
+        )
+        assert created.status_code == 200, created.text
+        sid = created.json()["strategyId"]
+        response = await http.post("/api/runs", headers=headers, json={"strategyId": sid})
+        assert response.status_code == 200, response.text
+        run = response.json()
+        assert run["state"] == "COMPLETE", run["error"]
+        assert run["claimedSol"] == 2.0 and run["keysProvisioned"] == 2
+        # $10 default key limit: both keys capped, the rest stays in the pool.
+        assert run["allocatedUsd"] == 20.0
+        pool = (await http.get("/api/pool", headers=headers)).json()
+        assert pool["promisedUsd"] == 20.0 and pool["totalBalanceUsd"] == 500.0
+    assert len(live_keys(world)) == 2
