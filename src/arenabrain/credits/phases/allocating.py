@@ -6,8 +6,9 @@
    are removed. OWNER_ONLY and CUSTOM_LIST need no snapshot. Every holder seen is written to
    `holder_snapshots`, with the reason when it was left out.
 3. The distributable amount is bounded by the credit pool:
-   `min(run amount, credits − usage − reserve − headroom promised to live keys)`. Zero means
-   PROVISIONING skips every key update.
+   `min(run amount, credits − usage − reserve − headroom promised to live keys)`, where the
+   reserve is the strategy's reserve percentage (`--reserve`, defaulting to
+   CREDIT_POOL_RESERVE_PCT) of the balance. Zero means PROVISIONING skips every key update.
 4. Each holder's cap is the strategy's key limit (never above MAX_KEY_LIMIT_USD), less what
    the holder's existing key can already spend (see `topup.room_cents`).
 5. The plan (allocation.py) is written to `allocation_snapshots`, with its total in the
