@@ -1,13 +1,12 @@
-"""Fixtures for CreditBrain tests: a context over a migrated temporary database whose
-upstreams are the in-memory fakes of `fakes.World`, with sleeps that never wait."""
+"""Fixtures for CreditBrain tests: a context over a migrated temporary database (a copy of
+the shared migrated template, see tests/conftest.py) whose upstreams are the in-memory fakes
+of `fakes.World`, with sleeps that never wait."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from arenabrain.context import Context
 from arenabrain.credits import strategies
 from arenabrain.credits.schemas import StrategyCreate, StrategyView
 from arenabrain.credits.upstreams import CLIENTS, SLEEP
-from arenabrain.db.migrate import upgrade
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
@@ -52,21 +50,6 @@ def world() -> World:
 
 
 MakeCtx = Callable[..., Awaitable[Context]]
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to the newest schema, copied for each test (fast setup)."""
-    path = tmp_path_factory.mktemp("credits-template") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, migrated_template: Path) -> Path:
-    path = tmp_path / "arenabrain.db"
-    shutil.copyfile(migrated_template, path)
-    return path
 
 
 @pytest.fixture
