@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from arenabrain.clients.upstream_errors import error_message, json_body, send, status_error
 from arenabrain.clock import Clock
 from arenabrain.credits.ports import (
     ClaimablePosition,
@@ -36,7 +37,6 @@ LOW_PRIORITY_RESERVE = 100
 # Unix timestamps are ~1.7e9; anything smaller in X-RateLimit-Reset is read as "seconds from now".
 RELATIVE_RESET_BELOW = 1_000_000_000
 MAX_ATTEMPTS = 3
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 Sleep = Callable[[float], Awaitable[None]]
 Priority = Literal["high", "low"]
@@ -223,15 +223,10 @@ class BagsClient:
             raise UpstreamError(UPSTREAM, "BAGS_API_KEY not configured")
         for attempt in range(1, self._max_attempts + 1):
             await self._limiter.acquire(self._priority)
-            try:
-                response = await self._http.request(
-                    method, path, params=params, json=json, headers={"x-api-key": self._api_key}
-                )
-            except httpx.TimeoutException:
-                raise UpstreamError(UPSTREAM, f"{path} timed out", transient=True) from None
-            except httpx.TransportError as exc:
-                reason = f"{path} failed: {type(exc).__name__}"
-                raise UpstreamError(UPSTREAM, reason, transient=True) from None
+            headers = {"x-api-key": self._api_key}
+            response = await send(
+                self._http, UPSTREAM, method, path, params=params, json=json, headers=headers
+            )
             self._limiter.update(response.headers, response.status_code)
             if response.status_code == 429 and attempt < self._max_attempts:
                 continue  # not processed: the limiter waits out the back-off on the next acquire
@@ -241,37 +236,18 @@ class BagsClient:
 
 def _unwrap(response: httpx.Response, path: str) -> Any:
     status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = json_body(response)
     if status >= 400:
-        message = _error_text(body) or response.reason_phrase or "error"
-        raise UpstreamError(
-            UPSTREAM,
-            f"{path} answered {status}: {message}",
-            status=status,
-            transient=status in TRANSIENT_STATUSES,
-        )
+        raise status_error(UPSTREAM, path, response, body)
     if not isinstance(body, dict) or "success" not in body:
         reason = f"{path} answered without the success envelope"
         raise UpstreamError(UPSTREAM, reason, status=status)
     if body["success"] is not True:
-        message = _error_text(body) or "success:false"
+        message = error_message(body) or "success:false"
         raise UpstreamError(UPSTREAM, f"{path} failed: {message}", status=status)
     if "response" not in body:
         raise UpstreamError(UPSTREAM, f"{path} envelope has no response", status=status)
     return body["response"]
-
-
-def _error_text(body: Any) -> str | None:
-    if isinstance(body, dict):
-        error = body.get("error") or body.get("message")
-        if isinstance(error, str):
-            return error[:300]
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])[:300]
-    return None
 
 
 def parse_position(item: Any) -> ClaimablePosition:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from arenabrain.clients.upstream_errors import json_body, send, status_error
 from arenabrain.credits.ports import CreatedKey, Credits, OpenRouterKey, UpstreamError
 
 UPSTREAM = "openrouter"
@@ -21,7 +22,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 10_000
 LIMIT_RESETS = frozenset({"daily", "weekly", "monthly"})
 UPDATABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 KEY_PATTERN = re.compile(r"sk-or-[A-Za-z0-9_-]+")
 
 
@@ -34,6 +34,10 @@ class OpenRouterKeys:
 
     def __repr__(self) -> str:
         return f"OpenRouterKeys(base_url={str(self._http.base_url)!r})"
+
+    def _redact(self, text: str) -> str:
+        # An upstream message could echo a key back; none may travel on in an exception.
+        return KEY_PATTERN.sub("[redacted]", text.replace(self._management_key, "[redacted]"))
 
     async def create_key(
         self,
@@ -126,30 +130,22 @@ class OpenRouterKeys:
         headers = {"Authorization": f"Bearer {self._management_key}"}
         # The path carries a key hash, never a key; the label keeps even that out of errors.
         label = f"{method} {path.split('/')[0]}"
-        try:
-            response = await self._http.request(
-                method, path, params=params, json=json, headers=headers
-            )
-        except httpx.TimeoutException:
-            raise UpstreamError(UPSTREAM, f"{label} timed out", transient=True) from None
-        except httpx.TransportError as exc:
-            reason = f"{label} failed: {type(exc).__name__}"
-            raise UpstreamError(UPSTREAM, reason, transient=True) from None
+        response = await send(
+            self._http,
+            UPSTREAM,
+            method,
+            path,
+            label=label,
+            params=params,
+            json=json,
+            headers=headers,
+        )
         status = response.status_code
         if status == 404 and missing_ok:
             return None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_body(response)
         if status >= 300:
-            detail = _redact(_error_message(body) or response.reason_phrase, self._management_key)
-            raise UpstreamError(
-                UPSTREAM,
-                f"{label} answered {status}: {detail}",
-                status=status,
-                transient=status in TRANSIENT_STATUSES,
-            )
+            raise status_error(UPSTREAM, label, response, body, redact=self._redact)
         if not isinstance(body, dict):
             raise UpstreamError(UPSTREAM, f"{label} answered without a JSON object", status=status)
         return body
@@ -226,18 +222,3 @@ def _utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("expires_at must be timezone-aware")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _error_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-    return None
-
-
-def _redact(text: str, management_key: str) -> str:
-    # An upstream message could echo a key back; none may travel on in an exception.
-    return KEY_PATTERN.sub("[redacted]", text.replace(management_key, "[redacted]"))

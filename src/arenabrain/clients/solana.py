@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from arenabrain.clients.upstream_errors import json_body, send, status_error
 from arenabrain.credits.ports import SignatureState, SignatureStatus, UpstreamError
 
 UPSTREAM = "solana"
@@ -35,7 +36,6 @@ SEND_OPTIONS = {
 }
 # Node is behind / block not available / slot skipped: retrying later can succeed.
 TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_STATUSES_PER_CALL = 256
 EXPIRED = "expired"
 
@@ -82,26 +82,11 @@ class JsonRpc:
 
     async def call(self, method: str, params: Any) -> Any:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        try:
-            response = await self._http.post("", json=body)
-        except httpx.TimeoutException:
-            raise UpstreamError(self._upstream, f"{method} timed out", transient=True) from None
-        except httpx.TransportError as exc:
-            reason = f"{method} failed: {type(exc).__name__}"
-            raise UpstreamError(self._upstream, reason, transient=True) from None
+        response = await send(self._http, self._upstream, "POST", "", label=method, json=body)
         status = response.status_code
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = json_body(response)
         if status >= 400:
-            detail = _error_message(payload) or response.reason_phrase or "error"
-            raise UpstreamError(
-                self._upstream,
-                f"{method} answered {status}: {detail}",
-                status=status,
-                transient=status in TRANSIENT_STATUSES,
-            )
+            raise status_error(self._upstream, method, response, payload)
         if not isinstance(payload, dict):
             raise UpstreamError(self._upstream, f"{method} answered non-JSON-RPC", status=status)
         error = payload.get("error")
@@ -263,13 +248,3 @@ def _int(value: Any, what: str) -> int:
         return int(str(value))
     except ValueError:
         raise UpstreamError(UPSTREAM, f"malformed {what}") from None
-
-
-def _error_message(payload: Any) -> str | None:
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-    return None
