@@ -10,7 +10,8 @@
   unlimited. Every admitted execution counts, a resume included, so the cap bounds how often the
   pipeline acts for a strategy per day whichever door is used. A capped attempt creates no run.
 
-The checks are plain functions; `count_today`/`record_start` are repository functions."""
+The checks are plain functions; `count_today`/`record_start` are repository functions and
+`admit` applies the cap to one execution with them."""
 
 from __future__ import annotations
 
@@ -97,3 +98,20 @@ async def record_start(session: AsyncSession, strategy_id: str, now: datetime) -
     row.count += 1
     await session.flush()
     return row.count
+
+
+async def admit(
+    session: AsyncSession,
+    strategy_id: str,
+    max_daily_runs: int,
+    now: datetime,
+    run_id: str | None = None,
+) -> None:
+    """Count one execution (a start or a resume) today, or raise PolicyBlocked past the cap.
+
+    Run it inside the unit of work that starts the execution: when that rolls back, so does
+    the count."""
+    capped = daily_cap(await count_today(session, strategy_id, now), max_daily_runs, strategy_id)
+    if not capped.allowed:
+        raise PolicyBlocked(capped.reason, run_id)
+    await record_start(session, strategy_id, now)

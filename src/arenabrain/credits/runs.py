@@ -16,6 +16,8 @@ its run marked interrupted so it can be resumed), then executes the phases in or
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -199,8 +201,13 @@ async def interrupt_orphans(session: AsyncSession, strategy_id: str, now: dateti
 # --- the runner ------------------------------------------------------------------------------
 
 
-async def take_lock(ctx: Context, strategy_id: str) -> str:
-    """Take the strategy's run lock (RunInProgress: 409), reaping a stale one."""
+@asynccontextmanager
+async def run_lock(ctx: Context, strategy_id: str) -> AsyncIterator[str]:
+    """Hold the strategy's run lock (RunInProgress: 409) around a run; yields the holder id.
+
+    Taking it reaps a stale lock and marks that lock's unfinished runs interrupted. Releasing
+    is shielded: a runner cancelled mid-run (a client hanging up, a shutdown) still frees the
+    strategy at once instead of leaving it locked until the lock goes stale."""
     holder = locks.new_holder()
     now = ctx.clock.now()
     async with ctx.db.write() as session:
@@ -210,10 +217,13 @@ async def take_lock(ctx: Context, strategy_id: str) -> str:
         get_logger().info("Cleaned stale run lock", strategyId=strategy_id, staleRunId=stale.run_id)
     for run_id in orphans:
         get_logger(runId=run_id).warning("Run marked interrupted", strategyId=strategy_id)
-    return holder
+    try:
+        yield holder
+    finally:
+        await asyncio.shield(_release_lock(ctx, strategy_id, holder))
 
 
-async def release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
+async def _release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
     async with ctx.db.write() as session:
         await locks.release(session, strategy_id, holder)
 
@@ -230,18 +240,13 @@ async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> Run
     if not blocked.allowed:
         run_id = await record_rejected(ctx, strategy_id, trigger, blocked.reason)
         raise PolicyBlocked(f"Run {run_id} rejected: {blocked.reason}", run_id)
-    holder = await take_lock(ctx, strategy_id)
-    try:
+    async with run_lock(ctx, strategy_id) as holder:
         now = ctx.clock.now()
         async with ctx.db.write() as session:
-            today = await policy.count_today(session, strategy_id, now)
-            capped = policy.daily_cap(today, settings.max_daily_runs, strategy_id)
-            if not capped.allowed:
-                raise PolicyBlocked(capped.reason)
+            await policy.admit(session, strategy_id, settings.max_daily_runs, now)
             run = new_run(strategy_id, trigger, settings.dry_run, now)
             session.add(run)
             await session.flush()
-            await policy.record_start(session, strategy_id, now)
             await locks.attach_run(session, strategy_id, holder, run.run_id)
             row = await session.get(Strategy, strategy_id)
             assert row is not None
@@ -251,13 +256,6 @@ async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> Run
             "Pipeline run started", strategyId=strategy_id, trigger=trigger, dryRun=run.dry_run
         )
         await execute(ctx, run_id, strategy_id, holder)
-    except asyncio.CancelledError:
-        await asyncio.shield(release_lock(ctx, strategy_id, holder))
-        raise
-    except Exception:
-        await release_lock(ctx, strategy_id, holder)
-        raise
-    await release_lock(ctx, strategy_id, holder)
     return await get_run(ctx, run_id)
 
 
@@ -286,8 +284,7 @@ async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView
                 {"entryPoint": trigger, "reason": blocked.reason, "resume": True},
             )
         raise PolicyBlocked(f"Resume of run {run_id} rejected: {blocked.reason}", run_id)
-    holder = await take_lock(ctx, strategy_id)
-    try:
+    async with run_lock(ctx, strategy_id) as holder:
         now = ctx.clock.now()
         async with ctx.db.write() as session:
             run = await get_or_404(session, run_id)
@@ -298,10 +295,7 @@ async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView
             mode = policy.resume_mode(run.dry_run, settings)
             if not mode.allowed:
                 raise PolicyBlocked(mode.reason, run_id)
-            today = await policy.count_today(session, strategy_id, now)
-            capped = policy.daily_cap(today, settings.max_daily_runs, strategy_id)
-            if not capped.allowed:
-                raise PolicyBlocked(capped.reason, run_id)
+            await policy.admit(session, strategy_id, settings.max_daily_runs, now, run_id)
             check_transition(RunState.FAILED, phase)
             await audit.record(
                 session,
@@ -327,17 +321,9 @@ async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView
             run.error_failed_state = None
             run.finished_at = None
             run.trigger = "resume"
-            await policy.record_start(session, strategy_id, now)
             await locks.attach_run(session, strategy_id, holder, run_id)
         get_logger(runId=run_id).info("Resuming run", phase=str(phase), entryPoint=trigger)
         await execute(ctx, run_id, strategy_id, holder)
-    except asyncio.CancelledError:
-        await asyncio.shield(release_lock(ctx, strategy_id, holder))
-        raise
-    except Exception:
-        await release_lock(ctx, strategy_id, holder)
-        raise
-    await release_lock(ctx, strategy_id, holder)
     return await get_run(ctx, run_id)
 
 
