@@ -15,7 +15,7 @@ from arenabrain.credits.models import (
     HolderSnapshot,
     UserKey,
 )
-from arenabrain.credits.phases.bridging import SKIPPED_REASON
+from arenabrain.credits.phases.treasury import SKIPPED_REASON
 from tests.credits.conftest import HOLDER_A, HOLDER_B, HOLDER_C, KEK, make_strategy
 
 

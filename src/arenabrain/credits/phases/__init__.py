@@ -1,14 +1,13 @@
-"""The pipeline's phases, one module each, in the order they run."""
+"""The pipeline's phases in the order they run (BRIDGING and FUNDING share `treasury`)."""
 
 from __future__ import annotations
 
 from arenabrain.credits.phases.allocating import allocating
 from arenabrain.credits.phases.base import Handler
-from arenabrain.credits.phases.bridging import bridging
 from arenabrain.credits.phases.claiming import claiming
-from arenabrain.credits.phases.funding import funding
 from arenabrain.credits.phases.provisioning import provisioning
 from arenabrain.credits.phases.swapping import swapping
+from arenabrain.credits.phases.treasury import bridging, funding
 from arenabrain.credits.state_machine import RunState
 
 HANDLERS: dict[RunState, Handler] = {
