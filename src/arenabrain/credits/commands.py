@@ -7,7 +7,7 @@ fix print one line to stderr and exit with code 1; so does a run that ends FAILE
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -102,21 +102,34 @@ def strategy_fields(
     }
 
 
-def print_strategy(title: str, view: StrategyView) -> None:
+def print_fields(rows: Sequence[tuple[str, object]]) -> None:
+    """Indented `Label: value` lines, values aligned; a row whose value is None is left out."""
+    # The width counts every label, shown or not, so a block keeps one shape from run to run.
+    width = max(len(label) for label, _ in rows) + 2
+    for label, value in rows:
+        if value is not None:
+            console.print(f"   {label + ':':<{width}}{value}", highlight=False)
+
+
+def print_strategy(title: str, view: StrategyView, json_out: bool) -> None:
+    if json_out:
+        show(view, True)
+        return
     console.print(title)
-    for label, value in (
-        ("ID", view.strategy_id),
-        ("Owner", view.owner_wallet),
-        ("Source", view.source),
-        ("Status", view.status),
-        ("Distribution", view.distribution),
-        ("Token", view.distribution_token or "(not set)"),
-        ("Key Limit", f"${view.key_config.default_limit_usd}/key"),
-        ("Reserve", f"{view.credit_pool_reserve_pct:g}%"),
-        ("Threshold", f"{view.min_claim_threshold} SOL"),
-        ("Schedule", view.schedule),
-    ):
-        console.print(f"   {label + ':':<14}{value}", highlight=False)
+    print_fields(
+        [
+            ("ID", view.strategy_id),
+            ("Owner", view.owner_wallet),
+            ("Source", view.source),
+            ("Status", view.status),
+            ("Distribution", view.distribution),
+            ("Token", view.distribution_token or "(not set)"),
+            ("Key Limit", f"${view.key_config.default_limit_usd}/key"),
+            ("Reserve", f"{view.credit_pool_reserve_pct:g}%"),
+            ("Threshold", f"{view.min_claim_threshold} SOL"),
+            ("Schedule", view.schedule),
+        ]
+    )
 
 
 @app.command("create-strategy")
@@ -138,10 +151,7 @@ def create_strategy_cmd(
     fields = strategy_fields(distribution, top_n, key_limit, reserve, threshold, token, schedule)
     body = build(StrategyCreate, {"owner_wallet": owner, "source": source, **fields})
     view = call(lambda ctx: strategies.create_strategy(ctx, body))
-    if json_out:
-        show(view, True)
-    else:
-        print_strategy("✅ Strategy created:", view)
+    print_strategy("✅ Strategy created:", view, json_out)
 
 
 @app.command("list-strategies")
@@ -186,10 +196,7 @@ def update_strategy_cmd(
     fields = strategy_fields(distribution, top_n, key_limit, reserve, threshold, token, schedule)
     body = build(StrategyUpdate, {**fields, "status": status})
     view = call(lambda ctx: strategies.update_strategy(ctx, strategy_id, body))
-    if json_out:
-        show(view, True)
-    else:
-        print_strategy("✅ Strategy updated:", view)
+    print_strategy("✅ Strategy updated:", view, json_out)
 
 
 @app.command("delete-strategy")
@@ -203,30 +210,32 @@ def delete_strategy_cmd(strategy_id: Id, json_out: JsonFlag = False) -> None:
         console.print(f"✅ Strategy {strategy_id} deleted{kind}.")
 
 
-def print_run(status: RunStatus) -> None:
+def print_run(status: RunStatus, json_out: bool) -> None:
+    if json_out:
+        show(status, True)
+        return
     run = status.run
     finished = f"{run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else "(in progress)"
     skipped = run.bridging_skipped_reason
     mark = "✅" if run.state == "COMPLETE" else "❌" if run.state == "FAILED" else "⏳"
     console.print(f"{mark} Run {run.run_id}: {run.state}" + (" (dry run)" if run.dry_run else ""))
-    lines = (
-        ("Strategy", run.strategy_id),
-        ("Started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
-        ("Finished", finished),
-        ("Claimed", f"{run.claimed_sol} SOL" if run.claimed_sol else None),
-        ("Swapped", f"${run.swapped_usdc} USDC" if run.swapped_usdc else None),
-        ("Bridged", f"${run.bridged_usdc} USDC" if run.bridged_usdc else None),
-        ("Bridging", f"skipped: {skipped}" if skipped else None),
-        ("Funded", f"${run.funded_usdc} credits" if run.funded_usdc else None),
-        ("Allocated", f"${run.allocated_usd}" if run.allocated_usd else None),
-        ("Provisioned", f"{run.keys_provisioned} new keys" if run.keys_provisioned else None),
-        ("Updated", f"{run.keys_updated} keys" if run.keys_updated else None),
-        ("Error", f"{run.error.code}: {run.error.detail}" if run.error else None),
-        ("Failed in", run.error.failed_state if run.error else None),
+    print_fields(
+        [
+            ("Strategy", run.strategy_id),
+            ("Started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
+            ("Finished", finished),
+            ("Claimed", f"{run.claimed_sol} SOL" if run.claimed_sol else None),
+            ("Swapped", f"${run.swapped_usdc} USDC" if run.swapped_usdc else None),
+            ("Bridged", f"${run.bridged_usdc} USDC" if run.bridged_usdc else None),
+            ("Bridging", f"skipped: {skipped}" if skipped else None),
+            ("Funded", f"${run.funded_usdc} credits" if run.funded_usdc else None),
+            ("Allocated", f"${run.allocated_usd}" if run.allocated_usd else None),
+            ("Provisioned", f"{run.keys_provisioned} new keys" if run.keys_provisioned else None),
+            ("Updated", f"{run.keys_updated} keys" if run.keys_updated else None),
+            ("Error", f"{run.error.code}: {run.error.detail}" if run.error else None),
+            ("Failed in", run.error.failed_state if run.error else None),
+        ]
     )
-    for label, value in lines:
-        if value is not None:
-            console.print(f"   {label + ':':<13}{value}", highlight=False)
     console.print(f"📋 Audit Log ({len(status.audit_log)} entries):")
     for entry in status.audit_log:
         console.print(f"   {entry.timestamp:%Y-%m-%d %H:%M:%S} | {entry.phase} | {entry.action}")
@@ -258,10 +267,7 @@ def run_cmd(
         what = f"Resuming run {resume}" if resume else f"Starting pipeline run for {strategy_id}"
         console.print(f"{'🔄' if resume else '🚀'} {what}...")
     status = call(job)
-    if json_out:
-        show(status, True)
-    else:
-        print_run(status)
+    print_run(status, json_out)
     if status.run.state != "COMPLETE":
         raise typer.Exit(1)
 
@@ -279,10 +285,7 @@ def status_cmd(
         print("Error: pass exactly one of --run <id> or --strategy <id>", file=sys.stderr)
         raise typer.Exit(1)
     status = call(lambda ctx: runs.run_status(ctx, run_id=run_id, strategy_id=strategy_id))
-    if json_out:
-        show(status, True)
-    else:
-        print_run(status)
+    print_run(status, json_out)
 
 
 @app.command("pool-status")
@@ -293,15 +296,16 @@ def pool_status_cmd(json_out: JsonFlag = False) -> None:
         show(view, True)
         return
     console.print("💰 Credit Pool Status:")
-    for label, value in (
-        ("Balance", f"${view.total_balance_usd:.2f}"),
-        ("Promised", f"${view.promised_usd:.2f}"),
-        ("Reserve", f"${view.reserved_usd:.2f} ({view.reserve_pct:g}%)"),
-        ("Available", f"${view.available_usd:.2f}"),
-        ("Allocated", f"${view.total_allocated_usd:.2f} (lifetime)"),
-        ("Runway", view.runway),
-    ):
-        console.print(f"   {label + ':':<11}{value}", highlight=False)
+    print_fields(
+        [
+            ("Balance", f"${view.total_balance_usd:.2f}"),
+            ("Promised", f"${view.promised_usd:.2f}"),
+            ("Reserve", f"${view.reserved_usd:.2f} ({view.reserve_pct:g}%)"),
+            ("Available", f"${view.available_usd:.2f}"),
+            ("Allocated", f"${view.total_allocated_usd:.2f} (lifetime)"),
+            ("Runway", view.runway),
+        ]
+    )
 
 
 @app.command("list-keys")
