@@ -1,5 +1,5 @@
-"""Shared fixtures: settings over a temporary SQLite file, a frozen clock, the sandbox
-emulators, a context, and an HTTP client over the app with its lifespan."""
+"""Shared fixtures: settings over a temporary SQLite file, a frozen clock (and a fake sleep), the
+sandbox emulators, a context, and an HTTP client over the app with its lifespan."""
 
 from __future__ import annotations
 
@@ -72,6 +72,20 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2026, 3, 1, 0, 0, 0, tzinfo=UTC))
+
+
+class FakeSleep:
+    """An injected `sleep` that records each wait and returns at once. Given a frozen clock it
+    also moves the clock by the wait, so rate windows and block heights move as if time passed."""
+
+    def __init__(self, clock: FrozenClock | None = None) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.clock is not None:
+            self.clock.advance(seconds=seconds)
 
 
 @pytest.fixture

@@ -21,23 +21,12 @@ from arenabrain.clients.bags import (
 )
 from arenabrain.clock import FrozenClock
 from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote, UpstreamError
+from tests.conftest import FakeSleep
 
 BASE = "https://public-api-v2.bags.fm/api/v1"
 WALLET = "5xKpPqREhiP1B6d3wTgs8MTwbLj5GhXFsJAiGbrZkE2E"
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
 START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-class FakeSleep:
-    """Records each requested wait and moves the frozen clock by it."""
-
-    def __init__(self, clock: FrozenClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds=seconds)
 
 
 @pytest.fixture

@@ -18,17 +18,10 @@ from arenabrain.clients.solana import (
     is_expired,
 )
 from arenabrain.credits.ports import SignatureStatus, UpstreamError
+from tests.conftest import FakeSleep
 
 URL = "https://mainnet.helius-rpc.com/"
 SIG = "5hV9mG3kzvG"
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

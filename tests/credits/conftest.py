@@ -18,6 +18,7 @@ from arenabrain.credits.schemas import StrategyCreate, StrategyView
 from arenabrain.credits.upstreams import CLIENTS, SLEEP
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
+from tests.conftest import FakeSleep
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
 
 KEK = "test-key-encryption-key"
@@ -25,17 +26,9 @@ CREDITS_ENV = {"KEY_ENCRYPTION_KEY": KEK}
 HOLDER_A, HOLDER_B, HOLDER_C = wallet(1), wallet(2), wallet(3)
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> FakeSleep:
+    return FakeSleep()
 
 
 @pytest.fixture
@@ -54,7 +47,7 @@ MakeCtx = Callable[..., Awaitable[Context]]
 
 @pytest.fixture
 async def make_ctx(
-    make_settings: Callable[..., Settings], clock: FrozenClock, world: World, sleeps: Sleeps
+    make_settings: Callable[..., Settings], clock: FrozenClock, world: World, sleeps: FakeSleep
 ) -> AsyncIterator[MakeCtx]:
     """Open a context (a 'process') with extra environment; several share one database."""
     async with AsyncExitStack() as stack:

@@ -29,7 +29,8 @@ from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import openrouter as openrouter_emulator
 from arenabrain.sandbox import solana as chain
 from arenabrain.settings import Settings
-from tests.credits.conftest import KEK, Sleeps, make_strategy
+from tests.conftest import FakeSleep
+from tests.credits.conftest import KEK, make_strategy
 from tests.credits.fakes import Crash, wallet
 
 OWNER_KEY = Keypair.from_seed(bytes([42] * 32))
@@ -52,7 +53,7 @@ async def sctx(
         MAX_DAILY_RUNS="0",
     )
     async with open_context(settings, clock=clock, transports=sandbox.transports()) as ctx:
-        ctx.extras[SLEEP] = Sleeps()
+        ctx.extras[SLEEP] = FakeSleep()
         world = sandbox.world
         chain.set_balance(world, OWNER, 100_000_000)  # 0.1 SOL for fees
         bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 1_000_000_000)
@@ -149,7 +150,7 @@ async def test_dry_run_through_the_emulators_sends_and_creates_nothing(
     assert settings is None
     dry = sctx.settings.model_copy(update={"dry_run": True})
     async with open_context(dry, clock=clock, transports=sandbox.transports()) as ctx:
-        ctx.extras[SLEEP] = Sleeps()
+        ctx.extras[SLEEP] = FakeSleep()
         strategy = await make_strategy(ctx, owner_wallet=OWNER, distribution_token=MINT)
         run = await runs.start_run(ctx, strategy.strategy_id, "cli")
     assert run.state == "COMPLETE" and run.dry_run

@@ -32,6 +32,7 @@ from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import openrouter as openrouter_emulator
 from arenabrain.sandbox import solana as chain
 from arenabrain.settings import Settings
+from tests.conftest import FakeSleep
 
 BAGS_URL = "https://public-api-v2.bags.fm/api/v1/"
 HELIUS_URL = "https://mainnet.helius-rpc.com/"
@@ -40,18 +41,6 @@ MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"
 OTHER_MINT = "2b1kV6DkPAnxd5ixfnxCpjxmKwqjjaYmCZfHsFu24GXo"
 OWNER = Keypair.from_seed(bytes([9] * 32))
 FEE = 5_000
-
-
-class FakeSleep:
-    """Records waits and moves the world's clock, so the chain and rate windows move too."""
-
-    def __init__(self, clock: FrozenClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds=seconds)
 
 
 @dataclass
