@@ -4,6 +4,7 @@ key's limit equal to its allocations."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import subprocess
@@ -306,6 +307,25 @@ async def test_the_lock_is_refreshed_at_every_phase_boundary(cctx, world, clock)
     assert [remaining for _, remaining in seen[1:]] == [LOCK_TTL] * 5
     async with cctx.db.read() as session:
         assert await locks.current(session, strategy.strategy_id) is None  # released
+
+
+@pytest.mark.parametrize(
+    ("raised", "released"),
+    [(RuntimeError("phase bug"), True), (asyncio.CancelledError(), True), (Crash(), False)],
+    ids=["error", "cancelled", "process-died"],
+)
+async def test_the_run_lock_is_freed_by_a_failing_runner_but_not_by_a_dying_one(
+    cctx, raised, released
+) -> None:
+    from arenabrain.credits import locks
+
+    strategy = await make_strategy(cctx)
+    with pytest.raises(type(raised)):
+        async with runs.run_lock(cctx, strategy.strategy_id):
+            raise raised
+    async with cctx.db.read() as session:
+        lock = await locks.current(session, strategy.strategy_id)
+    assert (lock is None) is released
 
 
 async def test_claim_records_survive_and_no_unconfirmed_claim_is_counted(cctx, world) -> None:

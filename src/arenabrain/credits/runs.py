@@ -205,9 +205,10 @@ async def interrupt_orphans(session: AsyncSession, strategy_id: str, now: dateti
 async def run_lock(ctx: Context, strategy_id: str) -> AsyncIterator[str]:
     """Hold the strategy's run lock (RunInProgress: 409) around a run; yields the holder id.
 
-    Taking it reaps a stale lock and marks that lock's unfinished runs interrupted. Releasing
-    is shielded: a runner cancelled mid-run (a client hanging up, a shutdown) still frees the
-    strategy at once instead of leaving it locked until the lock goes stale."""
+    Taking it reaps a stale lock and marks that lock's unfinished runs interrupted. It is
+    released when the body ends or raises; shielded, so a runner cancelled mid-run (a client
+    hanging up, a shutdown) still frees the strategy at once. A BaseException that is not a
+    cancellation stands for the process dying: the lock is left to go stale, as it would be."""
     holder = locks.new_holder()
     now = ctx.clock.now()
     async with ctx.db.write() as session:
@@ -219,8 +220,10 @@ async def run_lock(ctx: Context, strategy_id: str) -> AsyncIterator[str]:
         get_logger(runId=run_id).warning("Run marked interrupted", strategyId=strategy_id)
     try:
         yield holder
-    finally:
+    except (Exception, asyncio.CancelledError):
         await asyncio.shield(_release_lock(ctx, strategy_id, holder))
+        raise
+    await asyncio.shield(_release_lock(ctx, strategy_id, holder))
 
 
 async def _release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
