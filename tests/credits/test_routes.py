@@ -305,6 +305,24 @@ async def test_daily_cap_answers_403(open_api, world) -> None:
         await wrapper.__aexit__(None, None, None)
 
 
+async def test_post_runs_is_limited_to_five_a_minute_per_ip(api: Api, clock) -> None:
+    for _ in range(2):  # unauthenticated attempts do not spend the budget
+        assert (await api.http.post("/api/runs", json={})).status_code == 401
+    for _ in range(5):  # counted before the body is validated
+        assert (await api.http.post("/api/runs", headers=H, json={})).status_code == 400
+    limited = await api.http.post("/api/runs", headers=H, json={"strategyId": "nope"})
+    assert limited.status_code == 429
+    assert limited.json() == {
+        "error": "Too Many Requests",
+        "statusCode": 429,
+        "message": "Rate limit exceeded, retry in 1 minute",
+    }
+    assert limited.headers["Retry-After"] == "60"
+    assert (await api.http.get("/api/runs", headers=H)).status_code == 200  # only starts count
+    clock.advance(seconds=60)
+    assert (await api.http.post("/api/runs", headers=H, json={})).status_code == 400
+
+
 async def test_upstream_failures_answer_502(api: Api, world) -> None:
     from tests.credits.fakes import transient
 

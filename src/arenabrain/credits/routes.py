@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from arenabrain.credits import keys, pool, runs, strategies, usage
 from arenabrain.credits.ports import UpstreamError
@@ -30,8 +30,8 @@ from arenabrain.credits.schemas import (
     UserKeyView,
 )
 from arenabrain.credits.wallets import wallet_problem
-from arenabrain.web.auth import ApiAuth, ContextDep
-from arenabrain.web.errors import AppError
+from arenabrain.web.auth import ApiAuth, ContextDep, guards, ip_of
+from arenabrain.web.errors import AppError, TooManyRequests
 
 router = APIRouter(prefix="/api", dependencies=[ApiAuth], tags=["credits"])
 
@@ -41,6 +41,25 @@ Hash = Annotated[str, Path(min_length=1, max_length=256)]
 
 class BadGateway(AppError):
     status_code = 502
+
+
+class RunRateLimited(TooManyRequests):
+    """The anchor's 429 for POST /api/runs, body and all (its rate-limit plugin's shape)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too Many Requests", retry_after)
+        self.extra = {"message": "Rate limit exceeded, retry in 1 minute"}
+
+
+async def limit_run_starts(request: Request, ctx: ContextDep) -> None:
+    """5 run starts per minute per IP, as in the anchor: each one may move money.
+
+    It runs after authentication (the router's dependency), so only callers holding the API
+    token spend the budget; failed tokens have their own brute-force guard."""
+    limiter = guards(ctx).run_starts
+    key = ip_of(request, ctx)
+    if not limiter.hit(key):
+        raise RunRateLimited(limiter.retry_after(key))
 
 
 @asynccontextmanager
@@ -118,12 +137,12 @@ async def list_runs(
     return await runs.list_runs(ctx, strategy_id)
 
 
-@router.post("/runs", response_model=RunView)
+@router.post("/runs", response_model=RunView, dependencies=[Depends(limit_run_starts)])
 async def start_run(body: RunCreate, ctx: ContextDep) -> RunView:
     """Run the pipeline for a strategy now and answer with the finished run.
 
     409 when a run of the strategy is in progress; 403 when the kill switch or the daily cap
-    refuses it."""
+    refuses it; 429 past 5 starts a minute from one IP."""
     async with upstream_errors():
         return await runs.start_run(ctx, body.strategy_id, "api")
 

@@ -55,6 +55,7 @@ class Guards:
         self.admin = FixedWindowLimiter(30, 60, clock)
         self.login_failures = FixedWindowLimiter(5, 600, clock)
         self.api_failures = FixedWindowLimiter(5, 900, clock)
+        self.run_starts = FixedWindowLimiter(5, 60, clock)  # CreditBrain POST /api/runs
 
 
 def guards(ctx: Context) -> Guards:

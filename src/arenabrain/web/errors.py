@@ -54,7 +54,8 @@ class ServiceUnavailable(AppError):
     status_code = 503
 
 
-def error_body(message: str, status_code: int, **extra: Any) -> dict[str, Any]:
+def error_body(message: str, status_code: int, /, **extra: Any) -> dict[str, Any]:
+    # Positional-only, so an extra field may itself be called `message` (the anchor's 429s).
     return {"error": message, "statusCode": status_code, **extra}
 
 
