@@ -5,9 +5,7 @@ lineage and uniqueness."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +35,7 @@ from arenabrain.arena.models import (
 from arenabrain.arena.seed import DEFAULT_CONFIG_ID, FAMILIES, seed_catalog
 from arenabrain.db.base import Base
 from arenabrain.db.migrate import alembic_config, upgrade
+from tests.arena.postgres import schema_url, server_url, throwaway_schemas
 
 ARENA_REVISION = "0002_arena"
 
@@ -776,25 +775,9 @@ def test_one_api_cost_per_decision_but_any_number_without_one(
 @pytest.fixture
 def postgres_schema() -> Iterator[Any]:
     """A factory of throwaway PostgreSQL schemas, as URLs whose search_path points at them."""
-    url = os.environ.get("ARENABRAIN_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ARENABRAIN_TEST_POSTGRES_URL not set: PostgreSQL migration not exercised")
-    admin = sa.create_engine(url)
-    created: list[str] = []
-
-    def make() -> str:
-        schema = f"arena_test_{secrets.token_hex(4)}"
-        with admin.begin() as connection:
-            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        created.append(schema)
-        options = {"options": f"-csearch_path={schema}"}
-        return make_url(url).update_query_dict(options).render_as_string(hide_password=False)
-
-    yield make
-    with admin.begin() as connection:
-        for schema in created:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    url = server_url("migration")
+    with throwaway_schemas(url) as make_schema:
+        yield lambda: schema_url(url, make_schema())
 
 
 @pytest.mark.postgres

@@ -3,8 +3,10 @@ for, one agent per slot of the default lineup, $10,000 each), the decision windo
 completion sweep and archiving (§4 of the reference).
 
 Uniqueness is the database's job: `idx_cohorts_started_unique` on `started_at` and
-`UNIQUE(cohort_id, benchmark_config_model_id)` on agents, written inside one `BEGIN IMMEDIATE`
-unit of work, so twenty simultaneous starts make one cohort and seven agents."""
+`UNIQUE(cohort_id, benchmark_config_model_id)` on agents, written inside one unit of work, so
+twenty simultaneous starts make one cohort and seven agents. On SQLite that unit is one
+`BEGIN IMMEDIATE` transaction; on PostgreSQL a start that loses the insert race retries once and
+finds the winner's cohort, and agents are counted by what `INSERT ... RETURNING` wrote."""
 
 from __future__ import annotations
 
@@ -181,7 +183,6 @@ async def create_agents(
             )
         ).all()
     }
-    before = await _agent_count(session, cohort.id)
     rows = [
         {
             "id": new_id(now),
@@ -197,24 +198,22 @@ async def create_agents(
         }
         for slot in slots
     ]
-    if rows:
-        statement = _insert(session)(Agent.__table__).on_conflict_do_nothing(
-            index_elements=["cohort_id", "benchmark_config_model_id"]
-        )
-        await session.execute(statement, rows)
-    return await _agent_count(session, cohort.id) - before
+    if not rows:
+        return 0
+    # Count what this statement wrote (RETURNING gives only the inserted rows), not the
+    # difference of two counts: on PostgreSQL, concurrent fill-ins each see the others' rows
+    # appear between their counts and would all report (and log) the same agents.
+    statement = (
+        _insert(session)(Agent.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["cohort_id", "benchmark_config_model_id"])
+        .returning(Agent.__table__.c.id)
+    )
+    return len((await session.execute(statement)).all())
 
 
 def _legacy_id(family: ModelFamily | None, family_id: str) -> str:
     return family.legacy_model_id if family and family.legacy_model_id else family_id
-
-
-async def _agent_count(session: AsyncSession, cohort_id: str) -> int:
-    return (
-        await session.scalar(
-            select(func.count()).select_from(Agent).where(Agent.cohort_id == cohort_id)
-        )
-    ) or 0
 
 
 async def start_new_cohort(ctx: Context, now: datetime) -> CohortStart:

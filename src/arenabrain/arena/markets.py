@@ -42,6 +42,8 @@ from arenabrain.db.timestamps import to_text
 from arenabrain.web.errors import AppError
 
 UPSERT_BATCH = 1000
+# PostgreSQL advisory lock taken by every market upsert transaction (any fixed 64-bit key).
+MARKET_WRITERS_LOCK = 0x6D61726B657473  # "markets"
 STALE_AFTER = timedelta(hours=6)
 STALE_REFRESH_LIMIT = 100
 REFRESH_CONCURRENCY = 8
@@ -257,6 +259,7 @@ async def upsert_markets(
     if not unique:
         return outcome
     ids = [m.polymarket_id for m in unique]
+    await serialise_market_writers(session)
     existing: dict[str, tuple[str, bool]] = {}
     if track_transitions:
         stored = await session.execute(EXISTING, {"ids": ids})
@@ -294,6 +297,16 @@ async def upsert_markets(
     if undated:
         await execute_upsert(session, undated, keep_close_date=True)
     return outcome
+
+
+async def serialise_market_writers(session: AsyncSession) -> None:
+    """On PostgreSQL, wait for any other market upsert to commit before this one starts (SQLite's
+    `BEGIN IMMEDIATE` already does). Without it, two syncs writing overlapping markets in
+    different orders (a sync's top list and another's status refresh) deadlock on the rows,
+    and both count the same new markets as added."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.execute(select(func.pg_advisory_xact_lock(MARKET_WRITERS_LOCK)))
 
 
 async def store_markets(

@@ -1,6 +1,7 @@
 """One canonical decision row per (agent, cohort, decision week), claimed before any model call.
 
-A claim is its own small write transaction (`BEGIN IMMEDIATE`, so two runs serialise on it):
+A claim is its own small write transaction (two runs serialise on it: `BEGIN IMMEDIATE` on
+SQLite; on PostgreSQL the unique index on (agent, cohort, week) and `FOR UPDATE` on the row):
 
 - no row yet: insert one holding the `__IN_PROGRESS__` sentinel (action `ERROR`, error message
   and both prompts `__IN_PROGRESS__`) with the agent's frozen lineage;
@@ -203,8 +204,10 @@ def claim_guard(claim: Claim) -> ColumnElement[bool]:
 
 
 async def still_held(session: AsyncSession, claim: Claim) -> bool:
-    """True while no other run has reclaimed (or finalized) the row since this claim."""
-    found = await session.scalar(
-        select(func.count()).select_from(Decision).where(claim_guard(claim))
-    )
-    return bool(found)
+    """True while no other run has reclaimed (or finalized) the row since this claim.
+
+    The row stays locked until the caller's transaction ends (FOR UPDATE; on SQLite the
+    write transaction already holds the database lock), so a reclaim cannot slip in between
+    this check and the finalizing writes that follow it."""
+    found = await session.scalar(select(Decision.id).where(claim_guard(claim)).with_for_update())
+    return found is not None

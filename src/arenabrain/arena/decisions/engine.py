@@ -484,7 +484,7 @@ async def _finalize(
 ) -> ExecutionReport | None:
     attempts = work.attempts
     last = attempts.last
-    await session.execute(
+    finalized = await session.execute(
         update(Decision)
         .where(claims.claim_guard(claim))
         .values(
@@ -504,6 +504,8 @@ async def _finalize(
             p_yes_flags=parsed.flags_json(),
         )
     )
+    if not getattr(finalized, "rowcount", 0):  # the claim was lost after all: trade nothing
+        raise LostClaim("Another run reclaimed this decision; its result was discarded")
     await record_cost(session, claim.decision_id, agent, attempts, now)
     if parsed.action == "BET":
         return await execute_bets(
