@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from arenabrain.arena import cohorts, markets
+from arenabrain.arena import cohorts, markets, read_models
 from arenabrain.arena.decisions import claims
 from arenabrain.arena.decisions.engine import run_decisions
 from arenabrain.arena.execution import accounting_problems
@@ -259,6 +259,19 @@ async def test_a_decision_run_writes_one_row_per_agent_and_a_rerun_adds_nothing(
     trades = await count(ctx, Trade)
     async with ctx.db.read() as session:
         assert await accounting_problems(session) == []
+
+    # The public pages read what the run wrote (their SQL is shared by both databases).
+    cohort_page = await read_models.get_cohort(ctx, cohort.id)
+    assert len(cohort_page["agents"]) == 7 and cohort_page["stats"]["total_trades"] == trades
+    for agent_row in cohort_page["agents"]:
+        page = await read_models.get_cohort_model(ctx, cohort.id, agent_row["family_slug"])
+        assert page["agent"]["id"] == agent_row["id"] and len(page["decisions"]) == 1
+        assert page["stats"]["trade_count"] == agent_row["trade_count"]
+        assert (await read_models.get_model(ctx, agent_row["family_slug"]))["num_cohorts"] == 1
+    listed = await read_models.get_markets(ctx, {"cohort_bets": "true"})
+    assert listed["markets"] and listed["stats"]["markets_with_positions"] > 0
+    detail = await read_models.get_market(ctx, listed["markets"][0]["id"])
+    assert detail["positions"] and detail["trades"]
 
     clock.advance(minutes=10)
     again = await run_decisions(ctx)

@@ -147,6 +147,25 @@ def token_map(market: Any) -> dict[str, str]:
     return {str(label): token for label, token in zip(labels, tokens, strict=True)}
 
 
+def stored_side_price(market: Any, side: str) -> float | None:
+    """The stored (Gamma) price of one side of a market (a `Market` or a row mapping): a
+    multi-outcome side's own price, YES's price, or NO at one minus it. None when unknown."""
+    get = market.get if isinstance(market, Mapping) else lambda name: getattr(market, name)
+    if get("market_type") == "multi_outcome":
+        try:
+            prices = json.loads(get("current_prices") or "null")
+        except ValueError:
+            return None
+        value = prices.get(side) if isinstance(prices, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if 0 <= value <= 1 else None
+    yes = get("current_price")
+    if yes is None:
+        return None
+    return 1 - yes if side.upper() == "NO" else yes
+
+
 # --- the bulk upsert ----------------------------------------------------------------------------
 
 

@@ -118,6 +118,13 @@ async def cohort_route(cohort_id: str, ctx: ContextDep) -> dict[str, Any]:
     return await read_models.get_cohort(ctx, cohort_id)
 
 
+@router.get("/api/cohorts/{cohort_id}/models/{model_key}")
+async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> dict[str, Any]:
+    """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
+    positions, history and trades."""
+    return await read_models.get_cohort_model(ctx, cohort_id, model_key)
+
+
 @router.get("/api/models/{model_id}")
 async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
     """One model family (by slug, id or legacy id) across its cohorts."""

@@ -420,6 +420,28 @@ async def test_run_budget_stops_slow_agents_and_releases_their_claims(
     assert len(await decisions(arena.ctx)) == 7
 
 
+async def test_a_claim_committed_while_the_budget_runs_out_is_released(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim's transaction can commit after its caller was cancelled (the driver finishes
+    the commit); the run must still learn of the claim and release it."""
+    monkeypatch.setattr(engine, "RUN_BUDGET_SECONDS", 0.2)
+    arena.pin()
+    real_claim = claims.claim_decision
+
+    async def slow_to_answer(*args: Any, **kwargs: Any) -> claims.Claim:
+        claimed = await real_claim(*args, **kwargs)
+        await asyncio.sleep(0.4)  # committed, not yet returned when the budget runs out
+        return claimed
+
+    monkeypatch.setattr(claims, "claim_decision", slow_to_answer)
+    body = await run_decisions(arena.ctx)
+    assert {d["error"] for d in body["results"][0]["decisions"]} == {engine.BUDGET_MESSAGE}
+    rows = await decisions(arena.ctx)
+    assert len(rows) == 7
+    assert {(r.action, r.error_message) for r in rows} == {("ERROR", engine.STOPPED_MESSAGE)}
+
+
 async def test_cancelled_run_then_rerun_finishes_the_week_once(arena: Arena) -> None:
     arena.pin()
     arena.knobs["latency"] = 0.05

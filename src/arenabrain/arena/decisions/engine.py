@@ -46,7 +46,7 @@ from arenabrain.arena.execution import (
     side_prices,
     token_ids,
 )
-from arenabrain.arena.markets import top_active_markets
+from arenabrain.arena.markets import stored_side_price, top_active_markets
 from arenabrain.arena.models import (
     Agent,
     ApiCost,
@@ -340,13 +340,22 @@ async def process_agent(
         claim: claims.Claim | None = None
         work = _Work()
         try:
-            claim = await claims.claim_decision(
-                ctx.db,
-                agent_id=agent.id,
-                cohort_id=cohort.id,
-                decision_week=week,
-                now=ctx.clock.now(),
+            claiming = asyncio.ensure_future(
+                claims.claim_decision(
+                    ctx.db,
+                    agent_id=agent.id,
+                    cohort_id=cohort.id,
+                    decision_week=week,
+                    now=ctx.clock.now(),
+                )
             )
+            try:
+                claim = await asyncio.shield(claiming)
+            except asyncio.CancelledError:
+                # The claim's commit may land after this run was stopped: wait for it, so the
+                # handler below can release a claim that did land.
+                claim = await _outcome(claiming)
+                raise
             result.decision_id = claim.decision_id
             if not claim.claimed:
                 return _skipped(result, claim)
@@ -367,6 +376,14 @@ async def process_agent(
                         "could not mark decision as failed", err=mark_exc, agent_id=agent.id
                     )
             return result
+
+
+async def _outcome(claiming: asyncio.Future[claims.Claim]) -> claims.Claim | None:
+    """The claim once its transaction has finished, or None if it failed."""
+    try:
+        return await claiming
+    except Exception:
+        return None
 
 
 def _skipped(result: AgentResult, claim: claims.Claim) -> AgentResult:
@@ -706,21 +723,11 @@ async def portfolio(
                 avg_entry_price=position.avg_entry_price,
                 total_cost=position.total_cost,
                 current_value=position.current_value,
-                current_price=_side_price(market, position.side),
+                current_price=stored_side_price(market, position.side),
                 sellable=market.status == "active",
             )
         )
     return dec(agent.cash_balance), lines
-
-
-def _side_price(market: Market, side: str) -> float | None:
-    if market.market_type == "multi_outcome":
-        prices = _json(market.current_prices)
-        value: Any = prices.get(side) if isinstance(prices, dict) else None
-        return float(value) if _is_price(value) else None
-    if market.current_price is None:
-        return None
-    return 1 - market.current_price if side.upper() == "NO" else market.current_price
 
 
 async def execution_prices(
