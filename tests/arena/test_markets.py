@@ -12,7 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, select
 
 from arenabrain.arena import cohorts, markets
@@ -258,23 +261,34 @@ async def test_a_new_market_without_close_date_gets_a_year(
 
 
 async def test_each_batch_is_one_bulk_statement(
-    make_settings: Callable[..., Settings], clock: FrozenClock, sandbox: Sandbox
+    make_settings: Callable[..., Settings],
+    clock: FrozenClock,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     configure_markets(sandbox.world, 1300)
     async with open_context(
         make_settings(TOP_MARKETS_COUNT="1200"), clock=clock, transports=sandbox.transports()
     ) as ctx:
-        inserts: list[bool] = []
+        through_sqlalchemy: list[str] = []
+        bulk: list[int] = []  # rows per executemany handed to the driver
 
-        def count(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool):
-            if statement.lstrip().upper().startswith("INSERT INTO MARKETS"):
-                inserts.append(many)
+        def statements(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            through_sqlalchemy.append(statement.lstrip().upper())
 
-        event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", count)
+        original = aiosqlite.Connection.executemany
+
+        def executemany(self: Any, sql: str, parameters: Any) -> Any:
+            if sql.lstrip().upper().startswith("INSERT INTO MARKETS"):
+                bulk.append(len(parameters))
+            return original(self, sql, parameters)
+
+        event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", statements)
+        monkeypatch.setattr(aiosqlite.Connection, "executemany", executemany)
         result = await markets.sync_markets(ctx)
     assert result["markets_added"] == 1200
-    batches = -(-1200 // markets.UPSERT_BATCH)
-    assert batches > 1 and inserts == [True] * batches  # one executemany per batch
+    assert markets.UPSERT_BATCH == 1000 and bulk == [1000, 200]  # one executemany per batch
+    assert not [s for s in through_sqlalchemy if s.startswith("INSERT INTO MARKETS")]
 
 
 # --- malformed markets and failures -----------------------------------------------------------
@@ -455,3 +469,65 @@ def test_market_row_shapes() -> None:
     assert row["current_prices"] == '{"Alice":0.6}'
     assert row["clob_token_ids"] == '["a","b"]'
     assert row["close_date"] == datetime(2026, 5, 1, tzinfo=UTC)
+
+
+async def test_added_and_updated_are_counted_exactly_in_a_mixed_batch(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    def binary(pid: str, end: str | None = "2027-01-01") -> Any:
+        raw = {"id": pid, "question": pid, "outcomes": '["Yes", "No"]'}
+        return parse_market({**raw, "endDate": end} if end else raw)
+
+    async with ctx.db.write() as session:
+        first = await markets.upsert_markets(
+            session, [binary("a"), binary("b", None), binary("c")], clock.now()
+        )
+    assert (first.added, first.updated) == (3, 0)
+    batch = [binary("b"), binary("d", None), binary("a", None), binary("e"), binary("d", None)]
+    async with ctx.db.write() as session:
+        second = await markets.upsert_markets(session, batch, clock.now())
+    assert (second.added, second.updated) == (2, 2)  # d and e are new; d is written once
+    assert sorted(await stored(ctx)) == ["a", "b", "c", "d", "e"]
+
+
+def test_stored_rows_are_the_written_columns_in_stored_form() -> None:
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    dated_market = parse_market(
+        {
+            "id": "1",
+            "outcomes": '["No", "Yes"]',
+            "clobTokenIds": '["n", "y"]',
+            "endDate": "2026-04-01",
+        }
+    )
+    undated_market = parse_market(
+        {"id": "2", "outcomes": '["A", "B"]', "outcomePrices": '["0.5", "0.5"]'}
+    )
+    dated, undated = markets.stored_rows([dated_market, undated_market], now)
+    [row] = dated
+    values = dict(zip(markets.WRITTEN_COLUMNS, row, strict=True))
+    assert values == {
+        **markets.market_row(dated_market),
+        "id": values["id"],
+        "close_date": "2026-04-01 00:00:00",
+        "first_seen_at": "2026-03-01 12:00:00",
+        "last_updated_at": "2026-03-01 12:00:00",
+    }
+    assert values["clob_token_ids"] == '["y","n"]'
+    [other] = undated
+    assert dict(zip(markets.WRITTEN_COLUMNS, other, strict=True))["close_date"] == (
+        "2027-03-01 12:00:00"
+    )
+
+
+def test_fresh_ids_have_the_id_shape_and_do_not_repeat() -> None:
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    ids = markets.fresh_ids(now, 5000)
+    assert len(set(ids)) == 5000
+    assert all(re.fullmatch(r"1772323200000-[0-9a-z]{9}", i) for i in ids)
+    assert markets.fresh_ids(now, 0) == []
+
+
+@given(st.lists(st.text()))
+def test_compact_strings_is_the_compact_json_of_the_list(items: list[str]) -> None:
+    assert markets._compact_strings(items) == markets._compact(items)

@@ -16,9 +16,15 @@ TEXT_FORMAT = "%Y-%m-%d %H:%M:%S"
 def to_text(moment: datetime, *, fraction: bool = True) -> str:
     """Render an aware (or naive-UTC) datetime as stored text."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if not fraction and moment.microsecond:
+        moment = moment.replace(microsecond=0)
+    if moment.year >= 1000:
+        # The same text as the strftime below, several times faster (a 10,000-market sync
+        # renders thousands of close dates); isoformat would zero-pad earlier years.
+        return moment.isoformat(" ")
     text = moment.strftime(TEXT_FORMAT)
-    if fraction and moment.microsecond:
+    if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text
 
