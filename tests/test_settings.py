@@ -81,11 +81,15 @@ RANGES = [
 ]
 
 
+# What a valid edge needs beside it (the default key limit may not exceed the maximum).
+COMPANIONS = {"MAX_KEY_LIMIT_USD": {"DEFAULT_KEY_LIMIT_USD": "1"}}
+
+
 @pytest.mark.parametrize(
     ("name", "low", "high", "below", "above"), RANGES, ids=[r[0] for r in RANGES]
 )
 def test_range_edges(name: str, low: str, high: str | None, below: str, above: str | None) -> None:
-    load_settings({name: low})
+    load_settings({name: low, **COMPANIONS.get(name, {})})
     if high is not None:
         load_settings({name: high})
     for bad in filter(None, (below, above)):
@@ -160,7 +164,7 @@ def test_credits_required_variables_ignore_placeholders() -> None:
                 "HELIUS_API_KEY": "h",
                 "OPENROUTER_MANAGEMENT_KEY": "m",
                 "API_AUTH_TOKEN": "t",
-                "KEY_ENCRYPTION_KEY": "k" * 32,
+                "KEY_ENCRYPTION_KEY": "k" * 43,  # 32 bytes as base64
             }
         )
     assert caught.value.problems == ["BAGS_API_KEY: required when CREDITS_ENABLED is true"]
@@ -266,3 +270,100 @@ def test_env_example_documents_every_variable_and_loads(tmp_path) -> None:  # ty
         and settings.dry_run is False
         and settings.cron_expression == "0 */6 * * *"
     )
+
+
+# --- values that would only fail later are refused at start-up (issue 8, item 9) -----------
+
+VALID_KEK = "S" * 43  # 32 bytes as unpadded base64
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {"DEFAULT_KEY_LIMIT_USD": "150"},
+            "DEFAULT_KEY_LIMIT_USD: must not exceed MAX_KEY_LIMIT_USD (150 > 100)",
+        ),
+        ({"DEFAULT_KEY_LIMIT_USD": "10.005"}, "DEFAULT_KEY_LIMIT_USD: must be a whole number"),
+        ({"MAX_KEY_LIMIT_USD": "99.999"}, "MAX_KEY_LIMIT_USD: must be a whole number"),
+        ({"CRON_EXPRESSION": "every six hours"}, "CRON_EXPRESSION: cron expression must have 5"),
+        ({"CRON_EXPRESSION": "61 * * * *"}, "CRON_EXPRESSION: "),
+        ({"CRON_EXPRESSION": "\uff10 */6 * * *"}, "CRON_EXPRESSION: cron expression must be plain"),
+        ({"CRON_EXPRESSION": "0 0 30 2 *"}, "CRON_EXPRESSION: cron expression does not fire every"),
+        ({"DISTRIBUTION_TOKEN_MINT": "not-a-mint"}, "DISTRIBUTION_TOKEN_MINT: must be a base58"),
+        ({"DISTRIBUTION_TOKEN_MINT": "1" * 20}, "DISTRIBUTION_TOKEN_MINT: must be a base58"),
+        ({"BAGS_AGENT_WALLET_ADDRESS": "0xabc"}, "BAGS_AGENT_WALLET_ADDRESS: must be a base58"),
+        ({"BAGS_API_BASE_URL": "public-api-v2.bags.fm"}, "BAGS_API_BASE_URL: must be an http"),
+        ({"BAGS_API_BASE_URL": "ftp://bags.example"}, "BAGS_API_BASE_URL: must be an http"),
+        ({"HELIUS_RPC_URL": "mainnet.helius-rpc.com"}, "HELIUS_RPC_URL: must be an http"),
+        ({"POLYMARKET_GAMMA_URL": "gamma"}, "POLYMARKET_GAMMA_URL: must be an http"),
+        ({"KEY_ENCRYPTION_KEY": "too-short"}, "KEY_ENCRYPTION_KEY: must encode 32 bytes"),
+        ({"KEY_ENCRYPTION_KEY": "k" * 32}, "KEY_ENCRYPTION_KEY: must encode 32 bytes"),
+        ({"KEY_ENCRYPTION_KEY": "ab" * 31}, "KEY_ENCRYPTION_KEY: must encode 32 bytes"),
+    ],
+)
+def test_values_that_would_fail_later_stop_start_up(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert [p for p in caught.value.problems if p.startswith(problem)], caught.value.problems
+
+
+def test_late_failures_are_listed_together_with_every_other_problem() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "PORT": "0",
+                "DEFAULT_KEY_LIMIT_USD": "500",
+                "CRON_EXPRESSION": "0 0 30 2 *",
+                "DISTRIBUTION_TOKEN_MINT": "nope",
+                "HELIUS_RPC_URL": "nope",
+                "KEY_ENCRYPTION_KEY": "nope",
+            }
+        )
+    names = sorted(p.split(":")[0] for p in caught.value.problems)
+    assert names == [
+        "CRON_EXPRESSION",
+        "DISTRIBUTION_TOKEN_MINT",
+        "HELIUS_RPC_URL",
+        "KEY_ENCRYPTION_KEY",
+        "PORT",
+    ]  # DEFAULT_KEY_LIMIT_USD is compared once the rest validates
+
+
+def test_secret_urls_and_keys_are_not_echoed_in_problems() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"HELIUS_RPC_URL": "secret-api-key-123", "KEY_ENCRYPTION_KEY": "hunter2"})
+    assert "secret-api-key-123" not in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kek",
+    [
+        VALID_KEK,
+        VALID_KEK + "=",
+        "-_" * 21 + "A",  # URL-safe alphabet
+        "0f" * 32,  # hex
+    ],
+)
+def test_key_encryption_key_accepts_base64_and_hex_of_32_bytes(kek: str) -> None:
+    assert load_settings({"KEY_ENCRYPTION_KEY": kek}).key_encryption_key is not None
+
+
+def test_accepted_forms_of_the_late_checked_values() -> None:
+    settings = load_settings(
+        {
+            "DEFAULT_KEY_LIMIT_USD": "100.00",
+            "MAX_KEY_LIMIT_USD": "100",
+            "CRON_EXPRESSION": "0 0 29 2,3 *",
+            "DISTRIBUTION_TOKEN_MINT": " So11111111111111111111111111111111111111112 ",
+            "HELIUS_RPC_URL": "http://127.0.0.1:8899",
+        }
+    )
+    assert settings.default_key_limit_usd == Decimal("100")
+    assert settings.distribution_token_mint == "So11111111111111111111111111111111111111112"
+
+
+def test_sandbox_stand_in_key_encryption_key_is_valid() -> None:
+    settings = load_settings({"SANDBOX": "true", "CREDITS_ENABLED": "true"})
+    assert settings.key_encryption_key is not None

@@ -17,11 +17,11 @@ from typing import Any, cast
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from arenabrain.context import Context
+from arenabrain.cron import crontab_trigger
 from arenabrain.db.service_models import SchedulerLease
 from arenabrain.logging import get_logger
 
@@ -29,7 +29,6 @@ Job = Callable[[Context], Awaitable[Any]]
 LEASE_NAME = "scheduler"
 LEASE_TTL = timedelta(seconds=60)
 LEASE_RENEW_SECONDS = 20
-_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 @dataclass(frozen=True)
@@ -50,45 +49,6 @@ class JobRegistry:
 
 
 registry = JobRegistry()
-
-
-def crontab_trigger(expression: str) -> CronTrigger:
-    """A UTC trigger for a standard crontab expression.
-
-    Standard cron numbers weekdays from Sunday (0 or 7); APScheduler 3 numbers them from
-    Monday, so numeric weekdays are rewritten as names before parsing."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron expression must have 5 fields: {expression!r}")
-    fields[4] = _weekday_names(fields[4])
-    return CronTrigger.from_crontab(" ".join(fields), timezone="UTC")
-
-
-def _weekday_names(field: str) -> str:
-    def name(token: str) -> str:
-        if not token.isdigit():
-            return token
-        if int(token) > 7:
-            raise ValueError(f"day of week out of range: {token}")
-        return _WEEKDAYS[int(token)]
-
-    parts = []
-    for part in field.split(","):
-        step = ""
-        if "/" in part:
-            part, step = part.split("/", 1)
-            step = "/" + step
-        if "-" in part:
-            low, high = part.split("-", 1)
-            if low.isdigit() and high.isdigit() and int(high) == 7 and int(low) > 0:
-                parts.append(f"{name(low)}-sat" + step)
-                parts.append("sun")
-                continue
-            part = f"{name(low)}-{name(high)}"
-        else:
-            part = name(part)
-        parts.append(part + step)
-    return ",".join(parts)
 
 
 class Lease:

@@ -6,15 +6,25 @@ once; secret values are never echoed."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The anchor's .env.example placeholders: a variable holding one of them counts as unset.
@@ -79,9 +89,74 @@ def _normalise_level(value: Any) -> Any:
     return "warn" if isinstance(value, str) and value.lower() == "warning" else value
 
 
+def key_encryption_key_bytes(text: str) -> bytes:
+    """The 32 bytes a KEY_ENCRYPTION_KEY encodes (base64, standard or URL-safe, or 64 hex
+    digits, as `openssl rand -base64 32` or `openssl rand -hex 32` print them)."""
+    text = text.strip()
+    decoded: bytes | None = None
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        decoded = bytes.fromhex(text)
+    else:
+        padded = text + "=" * (-len(text) % 4)
+        try:
+            decoded = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = None
+    if decoded is None or len(decoded) != 32:
+        raise ValueError(
+            "must encode 32 bytes as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)"
+        )
+    return decoded
+
+
+def _key_encryption_key(value: SecretStr | None) -> SecretStr | None:
+    if value is not None:
+        key_encryption_key_bytes(value.get_secret_value())
+    return value
+
+
+def _http_url(value: Any) -> Any:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if text is None:
+        return value
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _public_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from solders.pubkey import Pubkey
+
+    try:
+        Pubkey.from_string(value.strip())
+    except BaseException:  # solders raises its own exception types
+        raise ValueError("must be a base58 Solana public key (32 bytes)") from None
+    return value.strip()
+
+
+def _cents(value: Decimal) -> Decimal:
+    if value != value.quantize(Decimal("0.01")):
+        raise ValueError("must be a whole number of cents (at most 2 decimal places)")
+    return value
+
+
+def _crontab(value: str) -> str:
+    from arenabrain.cron import crontab_trigger
+
+    crontab_trigger(value)
+    return value
+
+
 Flag = Annotated[bool, BeforeValidator(parse_bool)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_unset_placeholder)]
 OptionalText = Annotated[str | None, BeforeValidator(_unset_placeholder)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+OptionalSecretUrl = Annotated[OptionalSecret, AfterValidator(_http_url)]
+PublicKey = Annotated[OptionalText, AfterValidator(_public_key)]
+Usd = Annotated[Decimal, AfterValidator(_cents)]
 
 
 class Settings(BaseSettings):
@@ -125,11 +200,11 @@ class Settings(BaseSettings):
     top_markets_count: int = Field(500, ge=1, le=20000)
 
     # --- upstream base URLs ----------------------------------------------------------------
-    polymarket_gamma_url: str = "https://gamma-api.polymarket.com"
-    polymarket_clob_url: str = "https://clob.polymarket.com"
-    openrouter_base_url: str = "https://openrouter.ai/api/v1"
-    bags_api_base_url: str = "https://public-api-v2.bags.fm/api/v1"
-    helius_rpc_url: OptionalSecret = None
+    polymarket_gamma_url: HttpUrl = "https://gamma-api.polymarket.com"
+    polymarket_clob_url: HttpUrl = "https://clob.polymarket.com"
+    openrouter_base_url: HttpUrl = "https://openrouter.ai/api/v1"
+    bags_api_base_url: HttpUrl = "https://public-api-v2.bags.fm/api/v1"
+    helius_rpc_url: OptionalSecretUrl = None
 
     # --- CreditBrain: API keys and Solana ------------------------------------------------
     bags_api_key: OptionalSecret = None
@@ -138,7 +213,7 @@ class Settings(BaseSettings):
     api_auth_token: OptionalSecret = None
     solana_network: Literal["mainnet-beta", "devnet"] = "mainnet-beta"
     signer_private_key: OptionalSecret = None
-    key_encryption_key: OptionalSecret = None
+    key_encryption_key: Annotated[OptionalSecret, AfterValidator(_key_encryption_key)] = None
     evm_private_key: OptionalSecret = None
     evm_chain_id: int = 8453
 
@@ -148,7 +223,7 @@ class Settings(BaseSettings):
     swap_slippage_bps: int = Field(50, ge=0, le=1000)
 
     # --- CreditBrain: distribution -------------------------------------------------------------
-    default_key_limit_usd: Decimal = Field(Decimal("10"), ge=1)
+    default_key_limit_usd: Usd = Field(Decimal("10"), ge=1)
     key_limit_reset: Annotated[
         Literal["daily", "weekly", "monthly"] | None, BeforeValidator(_null_word)
     ] = "monthly"
@@ -158,23 +233,23 @@ class Settings(BaseSettings):
         "OWNER_ONLY", "TOP_N_HOLDERS", "EQUAL_SPLIT", "WEIGHTED_BY_HOLDINGS", "CUSTOM_LIST"
     ] = "TOP_N_HOLDERS"
     distribution_top_n: int = Field(100, ge=1)
-    distribution_token_mint: OptionalText = None
+    distribution_token_mint: PublicKey = None
 
     # --- CreditBrain: scheduling and safety ----------------------------------------------------
-    cron_expression: str = "0 */6 * * *"
+    cron_expression: Annotated[str, AfterValidator(_crontab)] = "0 */6 * * *"
     min_cron_interval_hours: int = Field(1, ge=1)
     dry_run: Flag = False
     execution_kill_switch: Flag = False
     max_daily_runs: int = Field(4, ge=0)
     max_claimable_sol_per_run: Decimal = Field(Decimal("100"), ge=0)
-    max_key_limit_usd: Decimal = Field(Decimal("100"), ge=1, le=10000)
+    max_key_limit_usd: Usd = Field(Decimal("100"), ge=1, le=10000)
     key_rotation_days: int = Field(90, ge=1, le=365)
     usage_poll_interval_min: int = Field(15, ge=1, le=1440)
 
     # --- CreditBrain: Bags agent ----------------------------------------------------------------
     bags_agent_username: OptionalText = None
     bags_agent_jwt: OptionalSecret = None
-    bags_agent_wallet_address: OptionalText = None
+    bags_agent_wallet_address: PublicKey = None
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **_sources):  # type: ignore[no-untyped-def,override]
@@ -259,7 +334,8 @@ SANDBOX_CREDENTIALS = {
     "HELIUS_API_KEY": "sandbox-helius-key",
     "OPENROUTER_MANAGEMENT_KEY": "sandbox-openrouter-management-key",
     "API_AUTH_TOKEN": "sandbox-api-token",
-    "KEY_ENCRYPTION_KEY": "sandbox-key-encryption-key-not-for-production",
+    # 32 bytes, base64: "arenabrain-sandbox-kek-not-prod!"
+    "KEY_ENCRYPTION_KEY": "YXJlbmFicmFpbi1zYW5kYm94LWtlay1ub3QtcHJvZCE=",
     "OPENROUTER_API_KEY": "sandbox-openrouter-key",
     "SIGNER_PRIVATE_KEY": "sandbox",  # replaced by the fixed sandbox keypair below
 }
@@ -294,6 +370,11 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
             name for name in CREDITS_REQUIRED if (raw.get(name) or "").strip() in PLACEHOLDERS
         ]
         problems.extend(f"{name}: required when CREDITS_ENABLED is true" for name in missing)
+    if settings is not None and settings.default_key_limit_usd > settings.max_key_limit_usd:
+        problems.append(
+            f"DEFAULT_KEY_LIMIT_USD: must not exceed MAX_KEY_LIMIT_USD "
+            f"({settings.default_key_limit_usd} > {settings.max_key_limit_usd})"
+        )
     signer = raw.get("SIGNER_PRIVATE_KEY")
     if signer and signer.strip() not in PLACEHOLDERS:
         reason = signer_key_problem(signer.strip())

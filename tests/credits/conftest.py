@@ -21,7 +21,7 @@ from arenabrain.settings import Settings
 from tests.conftest import FakeSleep
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
 
-KEK = "test-key-encryption-key"
+KEK = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM="  # 32 bytes, base64
 CREDITS_ENV = {"KEY_ENCRYPTION_KEY": KEK}
 HOLDER_A, HOLDER_B, HOLDER_C = wallet(1), wallet(2), wallet(3)
 

@@ -154,6 +154,8 @@ BAD_STRATEGIES = [
     ({**NEW, "creditPoolReservePct": 51}, "creditPoolReservePct"),
     ({**NEW, "schedule": "* * * * *"}, "MIN_CRON_INTERVAL_HOURS"),
     ({**NEW, "schedule": "every hour"}, "cron"),
+    ({**NEW, "schedule": "\uff10 */6 * * *"}, "ASCII"),  # fullwidth zero
+    ({**NEW, "schedule": "0 0 30 2 *"}, "does not fire every year"),
     ({**NEW, "exclusionList": ["x"]}, "base58"),
     ({**NEW, "distribution": "CUSTOM_LIST"}, "customAllocations"),
     ({**NEW, "swapConfig": {"slippageBps": 5000}}, "slippageBps"),

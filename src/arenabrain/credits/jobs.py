@@ -23,8 +23,9 @@ from arenabrain.credits import runs, strategies, usage
 from arenabrain.credits.locks import RunInProgress
 from arenabrain.credits.models import Run
 from arenabrain.credits.policy import PolicyBlocked
+from arenabrain.cron import crontab_trigger
 from arenabrain.logging import get_logger
-from arenabrain.scheduler import crontab_trigger, registry
+from arenabrain.scheduler import registry
 
 SCHEDULE_GRACE = timedelta(minutes=15)
 

@@ -34,8 +34,8 @@ from arenabrain.credits.schemas import (
     StrategyView,
     SwapConfigView,
 )
+from arenabrain.cron import crontab_trigger
 from arenabrain.db.ids import new_id
-from arenabrain.scheduler import crontab_trigger
 from arenabrain.settings import Settings
 from arenabrain.web.errors import AppError, Conflict, NotFound
 
