@@ -20,7 +20,7 @@ DEFAULTS = {
     "sandbox": False,
     "trust_proxy_headers": False,
     "backup_path": "backups",
-    "backup_retention_count": 1,
+    "backup_retention_count": 7,
     "decision_cohort_limit": 5,
     "arena_decision_concurrency": 8,
     "top_markets_count": 500,

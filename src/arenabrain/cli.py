@@ -6,6 +6,7 @@ same function as its route and its scheduler job."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import sys
@@ -127,17 +128,22 @@ def serve(
     import uvicorn
 
     from arenabrain.app import create_app
+    from arenabrain.db.backup import BackupUnsupported, serving, sqlite_path
 
     overrides = {"SANDBOX": "true"} if sandbox else {}
     settings = settings_or_exit(**overrides)
     application = create_app(settings)
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    held: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    with contextlib.suppress(BackupUnsupported):
+        held = serving(sqlite_path(settings.resolved_database_url()))
+    with held:  # `arenabrain restore` refuses while this is held
+        uvicorn.run(
+            application,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+        )
 
 
 @app.command("migrate")
@@ -168,6 +174,48 @@ def health(json_out: JsonFlag = False) -> None:
     show(result, json_out)
     if result["status"] != "ok":
         raise typer.Exit(1)
+
+
+@app.command("backup")
+def backup(json_out: JsonFlag = False) -> None:
+    """Write a checked, consistent copy of the SQLite database under BACKUP_PATH."""
+    from arenabrain.db.backup import BackupUnsupported, create_backup
+
+    try:
+        show(run_with_context(create_backup), json_out)
+    except BackupUnsupported as exc:
+        print(str(exc), file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[str, typer.Argument(help="The backup file to restore (from BACKUP_PATH).")],
+) -> None:
+    """Replace the database with a verified backup (the server must be stopped first)."""
+    from pathlib import Path
+
+    from arenabrain.clock import SystemClock
+    from arenabrain.db.backup import (
+        BackupUnsupported,
+        RestoreRefused,
+        restore_database,
+        sqlite_path,
+    )
+    from arenabrain.db.migrate import known_revisions
+
+    settings = settings_or_exit()
+    try:
+        database = sqlite_path(settings.resolved_database_url())
+        kept = restore_database(
+            Path(file).expanduser(), database, SystemClock().now(), known_revisions()
+        )
+    except (BackupUnsupported, RestoreRefused) as exc:
+        print(str(exc), file=sys.stderr)
+        raise typer.Exit(2) from None
+    if kept is not None:
+        console.print(f"the replaced database is kept at {kept}")
+    console.print(f"restored {database} from {file}; start the service to migrate it if needed")
 
 
 def _load_commands() -> None:

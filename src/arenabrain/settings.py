@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     admin_password: OptionalSecret = None
     admin_session_secret: OptionalSecret = None
     backup_path: str = "backups"
-    backup_retention_count: int = Field(1, ge=1, le=1000)
+    backup_retention_count: int = Field(7, ge=1, le=1000)
     decision_cohort_limit: int = Field(5, ge=1, le=1000)
     arena_decision_concurrency: int = Field(8, ge=1, le=64)
     top_markets_count: int = Field(500, ge=1, le=20000)

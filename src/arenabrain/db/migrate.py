@@ -42,3 +42,11 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     """Same as `upgrade`, from inside a running event loop (Alembic itself is synchronous)."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version of the service can migrate from."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {revision.revision for revision in script.walk_revisions()}
