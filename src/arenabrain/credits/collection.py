@@ -32,8 +32,8 @@ from arenabrain.credits.models import LIVE_KEY_STATUSES, KeyClaimNonce, UserKey
 from arenabrain.credits.wallets import wallet_problem
 from arenabrain.db.ids import new_id
 from arenabrain.db.timestamps import to_text
-from arenabrain.logging import get_logger
 from arenabrain.errors import AppError, Conflict, NotFound
+from arenabrain.logging import get_logger
 
 CHALLENGE_TTL = timedelta(minutes=5)
 SERVICE_NAME = "arenabrain"
