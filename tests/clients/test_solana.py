@@ -185,6 +185,92 @@ async def test_blockhash_not_found_is_recognisable(rpc: SolanaRpc) -> None:
     assert caught.value.blockhash_not_found and caught.value.code == -32002
 
 
+@pytest.mark.parametrize(
+    ("message", "data", "expected"),
+    [
+        (
+            "Transaction simulation failed: This transaction has already been processed",
+            {"err": "AlreadyProcessed", "logs": [], "accounts": None},
+            True,
+        ),
+        ("Transaction simulation failed: ...", {"err": "AlreadyProcessed"}, True),
+        ("Transaction simulation failed: Blockhash not found", {"err": "BlockhashNotFound"}, False),
+        ("Transaction simulation failed: Insufficient funds for fee", None, False),
+    ],
+    ids=["message-and-data", "data-only", "blockhash", "funds"],
+)
+@respx.mock
+async def test_already_processed_is_recognisable(
+    rpc: SolanaRpc, message: str, data: Any, expected: bool
+) -> None:
+    respx.post(URL).mock(return_value=rpc_error(-32002, message, data))
+    with pytest.raises(RpcError) as caught:
+        await rpc.send_transaction(b"x")
+    assert caught.value.already_processed is expected
+    assert not caught.value.transient
+
+
+def transaction(keys: list[str], pre: list[int], post: list[int], **meta: Any) -> dict[str, Any]:
+    return {
+        "slot": 312449901,
+        "blockTime": 1772323200,
+        "version": 0,
+        "transaction": {"signatures": [SIG], "message": {"accountKeys": keys}},
+        "meta": {"err": None, "fee": 10_000, "preBalances": pre, "postBalances": post, **meta},
+    }
+
+
+@respx.mock
+async def test_lamports_received_reads_the_meta_balances(rpc: SolanaRpc) -> None:
+    route = respx.post(URL).mock(
+        return_value=result(
+            transaction(
+                ["Payer", "Vault", "Program"],
+                [1_000_000, 2_000_000_000, 1, 50, 7],
+                [2_000_990_000, 0, 1, 80, 7],
+                loadedAddresses={"writable": ["Pool"], "readonly": ["Table"]},
+            )
+        )
+    )
+    # The payer's change plus the fee it paid; others' plain change; loaded addresses count.
+    assert await rpc.lamports_received(SIG, "Payer") == 2_000_000_000
+    assert await rpc.lamports_received(SIG, "Vault") == -2_000_000_000
+    assert await rpc.lamports_received(SIG, "Pool") == 30
+    assert await rpc.lamports_received(SIG, "Stranger") == 0
+    body = json.loads(route.calls.last.request.content)
+    assert body["method"] == "getTransaction"
+    assert body["params"] == [
+        SIG,
+        {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0},
+    ]
+
+
+@respx.mock
+async def test_lamports_received_of_an_invisible_transaction_is_transient(rpc: SolanaRpc) -> None:
+    respx.post(URL).mock(return_value=result(None))
+    with pytest.raises(UpstreamError, match="no landed transaction") as caught:
+        await rpc.lamports_received(SIG, "Payer")
+    assert caught.value.transient
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"meta": {}},
+        transaction(["Payer"], [1, 2], [1, 2]),
+        transaction(["Payer"], ["x"], [1]),
+        "not an object",
+    ],
+    ids=["no-balances", "length-mismatch", "not-a-number", "not-an-object"],
+)
+@respx.mock
+async def test_lamports_received_rejects_a_malformed_answer(rpc: SolanaRpc, value: Any) -> None:
+    respx.post(URL).mock(return_value=result(value))
+    with pytest.raises(UpstreamError, match="malformed") as caught:
+        await rpc.lamports_received(SIG, "Payer")
+    assert not caught.value.transient
+
+
 @respx.mock
 async def test_timeout_is_transient(rpc: SolanaRpc) -> None:
     respx.post(URL).mock(side_effect=httpx.ReadTimeout("slow"))

@@ -433,6 +433,163 @@ async def test_rpc_wants_an_api_key_and_can_fail_on_request(rig: Rig) -> None:
     assert await rig.rpc.block_height() == chain.block_height(rig.world)
 
 
+# --- lost answers, duplicate sends, and what a transaction moved --------------------------------
+
+
+async def test_a_send_applied_then_timed_out_landed_and_a_resend_is_already_processed(
+    rig: Rig,
+) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, signature = rig.signer.sign_claim(claim.tx_base58)
+    chain.arm_fault(rig.world, chain.SEND_APPLIED_THEN_TIMEOUT)
+    with pytest.raises(UpstreamError, match="timed out") as lost:
+        await rig.rpc.send_transaction(wire)
+    assert lost.value.transient
+    # The answer was lost, not the transaction: it landed and moved the lamports.
+    (status,) = await rig.rpc.signature_statuses([signature])
+    assert status.state == "confirmed"
+    assert chain.balance(rig.world, owner()) == 1_000_000 + 2_000_000_000 - 2 * FEE
+    # Sending it again is refused in preflight as the real node does, and nothing moves twice.
+    with pytest.raises(RpcError) as again:
+        await rig.rpc.send_transaction(wire)
+    assert (again.value.code, again.value.transient) == (-32002, False)
+    assert again.value.rpc_message == (
+        "Transaction simulation failed: This transaction has already been processed"
+    )
+    assert again.value.data["err"] == "AlreadyProcessed"
+    assert again.value.already_processed and not again.value.blockhash_not_found
+    assert chain.balance(rig.world, owner()) == 1_000_000 + 2_000_000_000 - 2 * FEE
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_a_send_applied_then_answered_5xx_landed(rig: Rig, status: int) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, signature = rig.signer.sign_claim(claim.tx_base58)
+    chain.arm_fault(rig.world, chain.Fault("sendTransaction", chain.AFTER_APPLY, status))
+    with pytest.raises(UpstreamError) as lost:
+        await rig.rpc.send_transaction(wire)
+    assert (lost.value.status, lost.value.transient) == (status, True)
+    assert (await rig.rpc.signature_statuses([signature]))[0].state == "confirmed"
+    assert bags_emulator.claimable_lamports(rig.world, owner()) == 0
+
+
+async def test_a_fault_failing_before_the_node_applies_moves_nothing(rig: Rig) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, signature = rig.signer.sign_claim(claim.tx_base58)
+    chain.arm_fault(rig.world, chain.SEND_TIMEOUT)
+    with pytest.raises(UpstreamError, match="timed out"):
+        await rig.rpc.send_transaction(wire)
+    assert (await rig.rpc.signature_statuses([signature]))[0].state == "unknown"
+    assert await rig.rpc.send_transaction(wire) == signature  # a plain re-send lands it
+    assert bags_emulator.claimable_lamports(rig.world, owner()) == 0
+
+
+async def test_an_armed_fault_waits_for_its_method_and_names_are_checked(rig: Rig) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, _ = rig.signer.sign_claim(claim.tx_base58)
+    chain.arm_fault(rig.world, chain.SEND_APPLIED_THEN_502)
+    assert await rig.rpc.block_height() == chain.block_height(rig.world)  # not a send: untouched
+    with pytest.raises(UpstreamError, match="502"):
+        await rig.rpc.send_transaction(wire)
+    assert chain.armed_faults(rig.world) == []
+    with pytest.raises(ValueError, match="unknown fault"):
+        chain.arm_fault(rig.world, "send-lost-somehow")
+    with pytest.raises(ValueError, match="stage"):
+        chain.Fault("sendTransaction", "sometime", 502)
+
+
+async def test_get_transaction_meta_shows_what_moved_to_each_account(rig: Rig) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, signature = rig.signer.sign_claim(claim.tx_base58)
+    await rig.rpc.send_transaction(wire)
+    # The claimer paid the fee: what moved to it is its balance change with the fee added back.
+    assert await rig.rpc.lamports_received(signature, owner()) == 2_000_000_000
+    assert await rig.rpc.lamports_received(signature, vault(rig.world)) == -2_000_000_000
+    assert await rig.rpc.lamports_received(signature, str(Keypair().pubkey())) == 0
+    raw = await rig.rpc.call(
+        "getTransaction",
+        [
+            signature,
+            {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0},
+        ],
+    )
+    meta = raw["meta"]
+    assert meta["fee"] == 2 * FEE and meta["err"] is None and meta["status"] == {"Ok": None}
+    keys = raw["transaction"]["message"]["accountKeys"]
+    assert keys[0] == owner() and raw["transaction"]["signatures"][0] == signature
+    payer = keys.index(owner())
+    assert meta["preBalances"][payer] == 1_000_000
+    assert meta["postBalances"][payer] == 1_000_000 + 2_000_000_000 - 2 * FEE
+    assert (
+        raw["version"] == "legacy"
+        and raw["slot"] == chain.transaction(rig.world, signature)["slot"]
+    )
+
+
+async def test_get_transaction_of_an_unknown_or_dropped_transaction_is_null(rig: Rig) -> None:
+    claim = await fund_and_get_claim(rig)
+    wire, signature = rig.signer.sign_claim(claim.tx_base58)
+    chain.next_send(rig.world, "dropped")
+    await rig.rpc.send_transaction(wire)
+    options = {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}
+    assert await rig.rpc.call("getTransaction", [signature, options]) is None
+    with pytest.raises(UpstreamError, match="no landed transaction") as caught:
+        await rig.rpc.lamports_received(signature, owner())
+    assert caught.value.transient
+
+
+async def test_get_transaction_of_a_v0_swap_wants_max_supported_version(rig: Rig) -> None:
+    chain.set_balance(rig.world, owner(), 3_000_000_000)
+    quote = await rig.bags.trade_quote(WSOL_MINT, USDC_MINT, 2_000_000_000, 50)
+    swap = await rig.bags.swap_transaction(quote, owner())
+    wire, signature = rig.signer.sign_swap(swap.tx_base58)
+    await rig.rpc.send_transaction(wire)
+    with pytest.raises(RpcError) as caught:
+        await rig.rpc.call("getTransaction", [signature, {"commitment": "confirmed"}])
+    assert caught.value.code == -32015
+    # The default commitment is "finalized": a transaction 32 blocks younger is not served yet.
+    assert (
+        await rig.rpc.call("getTransaction", [signature, {"maxSupportedTransactionVersion": 0}])
+        is None
+    )
+    # 1 signature plus Bags' 5,000-lamport priority fee, added back: 2 SOL left the claimer.
+    assert await rig.rpc.lamports_received(signature, owner()) == -2_000_000_000
+
+
+async def test_claim_txs_for_a_shared_mint_cover_every_position_of_it(rig: Rig) -> None:
+    chain.set_balance(rig.world, owner(), 1_000_000)
+    # A pool position and a custom fee vault of one token, with the same amount on purpose.
+    bags_emulator.add_claimable_position(rig.world, owner(), MINT, 1_000_000_000)
+    bags_emulator.add_claimable_position(rig.world, owner(), MINT, 1_000_000_000, "fee_share_v2")
+    positions = await rig.bags.claimable_positions(owner())
+    assert [(p.kind, p.base_mint) for p in positions] == [
+        ("standard", MINT),
+        ("fee_share_v2", MINT),
+    ]
+    claims = await rig.bags.claim_transactions(owner(), MINT)
+    assert len(claims) == 2 and len({c.tx_base58 for c in claims}) == 2
+    moved = 0
+    for claim in claims:
+        wire, signature = rig.signer.sign_claim(claim.tx_base58)
+        await rig.rpc.send_transaction(wire)
+        moved += await rig.rpc.lamports_received(signature, owner())
+    assert moved == 2_000_000_000
+    assert bags_emulator.claimable_lamports(rig.world, owner()) == 0
+    assert await rig.bags.claimable_positions(owner()) == []
+    assert chain.balance(rig.world, owner()) == 1_000_000 + 2_000_000_000 - 4 * FEE
+
+
+async def test_equal_parts_of_one_position_are_distinct_transactions(rig: Rig) -> None:
+    chain.set_balance(rig.world, owner(), 1_000_000)
+    bags_emulator.add_claimable_position(rig.world, owner(), MINT, 1_000_000, tx_count=2)
+    claims = await rig.bags.claim_transactions(owner(), MINT)
+    assert len({c.tx_base58 for c in claims}) == 2
+    for claim in claims:
+        wire, _ = rig.signer.sign_claim(claim.tx_base58)
+        await rig.rpc.send_transaction(wire)
+    assert bags_emulator.claimable_lamports(rig.world, owner()) == 0
+
+
 # --- DAS -------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,13 @@ cannot see, so we speak JSON-RPC ourselves and use solders only for keys and tra
   `last_valid_block_height` and the signature was never seen, so it can never land and it is
   safe to fetch a fresh transaction (`is_expired(status)`).
 If polling runs out of time while the blockhash is still valid, it raises `ConfirmationTimeout`:
-the outcome is undetermined and the caller must check the signature again, not re-send."""
+the outcome is undetermined and the caller must check the signature again, not re-send.
+
+`send_transaction` raises on a timeout or a 5xx (transient: the transaction may have landed)
+and on a preflight refusal (`RpcError` -32002). A refusal with `already_processed` ("This
+transaction has already been processed") means an earlier send of it landed. Whatever the
+answer, the recorded signature's status on chain decides; `lamports_received` then measures
+what the landed transaction moved (`getTransaction` meta pre/post balances)."""
 
 from __future__ import annotations
 
@@ -24,7 +30,13 @@ from typing import Any
 import httpx
 
 from arenabrain.clients.upstream_errors import json_body, send, status_error
-from arenabrain.credits.ports import SignatureState, SignatureStatus, UpstreamError
+from arenabrain.credits.ports import (
+    TRANSIENT_RPC_CODES,
+    RpcError,
+    SignatureState,
+    SignatureStatus,
+    UpstreamError,
+)
 
 UPSTREAM = "solana"
 COMMITMENT = "confirmed"
@@ -34,29 +46,16 @@ SEND_OPTIONS = {
     "preflightCommitment": COMMITMENT,
     "maxRetries": 3,
 }
-# Node is behind / block not available / slot skipped: retrying later can succeed.
-TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
 MAX_STATUSES_PER_CALL = 256
 EXPIRED = "expired"
+GET_TRANSACTION_OPTIONS = {
+    "encoding": "json",
+    "commitment": COMMITMENT,
+    "maxSupportedTransactionVersion": 0,
+}
+__all__ = ["TRANSIENT_RPC_CODES", "ConfirmationTimeout", "RpcError", "SolanaRpc", "is_expired"]
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class RpcError(UpstreamError):
-    """A JSON-RPC error object (`code`, `message`, optional `data`) from the node."""
-
-    def __init__(self, upstream: str, code: int, message: str, data: Any = None) -> None:
-        transient = code in TRANSIENT_RPC_CODES
-        super().__init__(upstream, f"RPC error {code}: {message}", transient=transient)
-        self.code = code
-        self.rpc_message = message
-        self.data = data
-
-    @property
-    def blockhash_not_found(self) -> bool:
-        """Preflight found the blockhash unknown or expired: fetch a fresh transaction."""
-        text = f"{self.rpc_message} {self.data}".lower()
-        return "blockhashnotfound" in text.replace(" ", "") or "blockhash not found" in text
 
 
 class ConfirmationTimeout(UpstreamError):
@@ -182,6 +181,34 @@ class SolanaRpc:
                 raise ConfirmationTimeout(signature)
             await self._sleep(self.poll_interval)
             waited += self.poll_interval
+
+    async def lamports_received(self, signature: str, account: str) -> int:
+        """What the landed transaction moved to `account`: post minus pre balance in its meta,
+        plus the fee when `account` paid it (the fee payer is the first account key)."""
+        result = await self.call("getTransaction", [signature, GET_TRANSACTION_OPTIONS])
+        if result is None:  # not landed, or not visible at "confirmed" on this node yet
+            raise UpstreamError(
+                UPSTREAM, f"getTransaction found no landed transaction {signature}", transient=True
+            )
+        try:
+            meta = result["meta"]
+            message = result["transaction"]["message"]
+            loaded = meta.get("loadedAddresses") or {}
+            keys = [
+                *message["accountKeys"],
+                *loaded.get("writable", []),
+                *loaded.get("readonly", []),
+            ]
+            pre, post = meta["preBalances"], meta["postBalances"]
+            if not (len(keys) == len(pre) == len(post)):
+                raise ValueError("balances do not match the account keys")
+            if account not in keys:
+                return 0
+            index = keys.index(account)
+            fee = _int(meta["fee"], "fee") if index == 0 else 0
+            return _int(post[index], "balance") - _int(pre[index], "balance") + fee
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamError(UPSTREAM, "malformed getTransaction result") from None
 
     async def balance_lamports(self, owner: str) -> int:
         result = await self.call("getBalance", [owner, {"commitment": COMMITMENT}])

@@ -90,6 +90,40 @@ class BagsPort(Protocol):
 
 
 SignatureState = Literal["unknown", "processed", "confirmed", "finalized", "failed"]
+# Node is behind / block not available / slot skipped: retrying later can succeed.
+TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
+PREFLIGHT_FAILURE = -32002  # "Transaction simulation failed: ..."
+
+
+class RpcError(UpstreamError):
+    """A JSON-RPC error object (`code`, `message`, optional `data`) from the Solana node.
+
+    For `sendTransaction` with preflight, code -32002 is a refusal of this send: a clear
+    rejection, except `already_processed` (the transaction landed earlier: it WAS sent)."""
+
+    def __init__(self, upstream: str, code: int, message: str, data: Any = None) -> None:
+        transient = code in TRANSIENT_RPC_CODES
+        super().__init__(upstream, f"RPC error {code}: {message}", transient=transient)
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+    def _text(self) -> str:
+        return f"{self.rpc_message} {self.data}".lower()
+
+    @property
+    def blockhash_not_found(self) -> bool:
+        """Preflight found the blockhash unknown or expired: fetch a fresh transaction."""
+        text = self._text()
+        return "blockhashnotfound" in text.replace(" ", "") or "blockhash not found" in text
+
+    @property
+    def already_processed(self) -> bool:
+        """Preflight found this very transaction already landed: the send is not a failure."""
+        text = self._text()
+        return self.code == PREFLIGHT_FAILURE and (
+            "alreadyprocessed" in text.replace(" ", "") or "already been processed" in text
+        )
 
 
 @dataclass(frozen=True)
@@ -100,6 +134,10 @@ class SignatureStatus:
 
 
 class SolanaPort(Protocol):
+    """The Solana RPC. After a send whose outcome is not a clear rejection (a timeout, a 5xx,
+    or a refusal that follows one), only the signature's status on chain says what happened;
+    an `RpcError` with `already_processed` means the transaction landed."""
+
     async def latest_blockhash(self) -> tuple[str, int]: ...  # (blockhash, last valid block height)
 
     async def block_height(self) -> int: ...
@@ -109,6 +147,12 @@ class SolanaPort(Protocol):
     async def signature_statuses(self, signatures: list[str]) -> list[SignatureStatus]: ...
 
     async def confirm(self, signature: str, last_valid_block_height: int) -> SignatureStatus: ...
+
+    async def lamports_received(self, signature: str, account: str) -> int:
+        """What a landed transaction moved to `account` (negative when it moved lamports out),
+        from its meta's pre/post balances, with the fee added back when `account` paid it.
+        Raises a transient UpstreamError while the transaction is not visible."""
+        ...
 
     async def balance_lamports(self, owner: str) -> int: ...
 

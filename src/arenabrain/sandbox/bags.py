@@ -6,7 +6,9 @@ error}` envelope, 1,000 requests per rolling hour per key with `X-RateLimit-*` h
 - `claim-txs/v3` returns legacy transactions moving the claimable lamports from the emulator's
   fee vault to the claimer; the claimer pays the fee and the vault (a required signer) has
   already signed, so the claimer must partially sign. When one lands on the emulated RPC, the
-  position is released; claiming more than is left fails on chain.
+  position is released; claiming more than is left fails on chain. Like the real endpoint it is
+  keyed by token mint: when the wallet has several positions of one token (a pool position and a
+  custom fee vault), the answer holds the transactions of all of them.
 - `trade/swap` returns a v0 transaction whose only required signer is the user (an empty
   placeholder signature), moving the quoted lamports to the emulator's pool; when it lands the
   user's USDC account is credited (the quote's out amount, less `swap_shortfall_bps`, never
@@ -29,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
+from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
 from solders.null_signer import NullSigner
@@ -49,6 +52,7 @@ COMPUTE_UNIT_LIMIT = 200_000
 PRIORITY_FEE_LAMPORTS = 5_000
 AUTO_SLIPPAGE_BPS = 100
 NOTHING_TO_CLAIM = {"InstructionError": [0, {"Custom": 6004}]}
+MEMO_PROGRAM = Pubkey.from_string(solana.MEMO_PROGRAM)
 
 Kind = Literal["standard", "fee_share_v1", "fee_share_v2"]
 KINDS: tuple[Kind, ...] = ("standard", "fee_share_v1", "fee_share_v2")
@@ -206,11 +210,14 @@ def _claim_transactions(world: World, wallet: str, position: dict[str, Any]) -> 
     claimer = Pubkey.from_string(wallet)
     blockhash, last_valid = solana.latest_blockhash(world)
     items = []
-    for part in parts:
+    for index, part in enumerate(parts):
         if part <= 0:
             continue
         ix = transfer(TransferParams(from_pubkey=vault.pubkey(), to_pubkey=claimer, lamports=part))
-        message = Message.new_with_blockhash([ix], claimer, solana_hash(blockhash))
+        # Real claims of different positions (or pools) touch different accounts; the memo
+        # plays that part, so two claims of equal amounts are never the same transaction.
+        label = Instruction(MEMO_PROGRAM, f"claim:{position['pool']}:{index}".encode(), [])
+        message = Message.new_with_blockhash([ix, label], claimer, solana_hash(blockhash))
         tx = Transaction.new_unsigned(message)
         tx.partial_sign([vault], message.recent_blockhash)
         solana.on_landing(world, str(message.hash()), _release(position, part))

@@ -6,7 +6,16 @@ required signature, checks that the blockhash was issued and has not expired, ch
 simulated lamport balances, and runs the landing hook other emulators registered for that
 message (the Bags claim releases the position, the Bags swap credits USDC). Failures answer
 like a real node with preflight on: -32003 for a bad signature, -32002 "Transaction simulation
-failed: ..." for an unknown blockhash, missing fee funds or an overdrawn transfer.
+failed: ..." for an unknown blockhash, missing fee funds or an overdrawn transfer, and -32002
+"Transaction simulation failed: This transaction has already been processed" (err
+`AlreadyProcessed`) for a second send of a transaction that already landed (the blockhash check
+comes first, as on a real node: a re-send after expiry says "Blockhash not found" even when the
+first send landed). `getTransaction` serves each landed transaction with its meta (`fee`,
+`preBalances`, `postBalances`, `err`), which is how a caller measures what a transaction moved.
+
+What a sender must take from this: an answer that is lost (a timeout or a 5xx) or a refusal
+that follows one says nothing certain about the transaction; the recorded signature's status on
+chain decides, and "already processed" means it was sent.
 
 Block height follows the world's clock (2.5 blocks a second) plus `advance_blocks`; a
 blockhash is valid for 150 blocks. Status is "confirmed" on landing, "finalized" 32 blocks on.
@@ -14,10 +23,17 @@ blockhash is valid for 150 blocks. Status is "confirmed" on landing, "finalized"
 Requests are recorded as `world.record("helius", <rpc method>, <path>)`, so tests count
 `world.calls("helius", "sendTransaction")`.
 
+Faults: `arm_fault` queues a `Fault` (or a named one from `FAULTS`) for the next request of a
+method: at stage `BEFORE` the node never sees the request; at stage `AFTER_APPLY` it handles it
+fully (a transaction lands) and then the answer is lost, as a client timeout (`"timeout"`) or an
+HTTP status (e.g. 502). `SEND_APPLIED_THEN_TIMEOUT` and `SEND_APPLIED_THEN_502` are the lost
+answers of a send that landed. `inject_failure` (HTTP statuses before any request) is the same
+queue.
+
 Knobs: `set_balance`, `credit_lamports`, `add_token_account`, `credit_token`, `set_mint`,
 `seed_holders`, `generate_holders`, `advance_blocks`, `expire_blockhashes`, `next_send`
 ("dropped", "insufficient_funds_for_fee", "landed_failed", "blockhash_not_found"),
-`inject_failure` (HTTP statuses), and `on_landing` (for other emulators)."""
+`arm_fault`, `inject_failure`, and `on_landing` (for other emulators)."""
 
 from __future__ import annotations
 
@@ -28,11 +44,12 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import base58
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0
@@ -60,6 +77,11 @@ TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 # Meteora DAMM v2: the pools whose vaults (PDAs, off-curve) hold much of a Bags token.
 POOL_PROGRAM = Pubkey.from_string("cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG")
 SEND_OUTCOMES = ("dropped", "insufficient_funds_for_fee", "landed_failed", "blockhash_not_found")
+ALREADY_PROCESSED = "This transaction has already been processed"
+UNSUPPORTED_VERSION = (
+    "Transaction version (0) is not supported by the requesting client. Please try the request "
+    'again with the following configuration parameter: "maxSupportedTransactionVersion": 0'
+)
 
 # A landing hook sees the world before the transaction's effects are committed; it returns
 # None (and does its own bookkeeping) or an on-chain error that makes the transaction fail.
@@ -87,7 +109,7 @@ def solana_state(world: World) -> dict[str, Any]:
             "transactions": {},  # signature -> {"landed", "height", "slot", "err"}
             "landing_hooks": {},  # message hash -> LandingHook
             "send_outcomes": [],  # switches consumed by the next sendTransaction calls
-            "fail_next": [],  # HTTP statuses for the next requests
+            "faults": [],  # armed `Fault`s, each consumed by the next request it matches
             "api_keys": None,  # None: any non-empty api-key is accepted
         },
     )
@@ -266,7 +288,72 @@ def next_send(world: World, *outcomes: str) -> None:
 
 def inject_failure(world: World, *statuses: int) -> None:
     """Answer the next requests with these HTTP statuses (429 carries a JSON-RPC error)."""
-    solana_state(world)["fail_next"].extend(statuses)
+    arm_fault(world, *(Fault(None, BEFORE, status) for status in statuses))
+
+
+Stage = Literal["before", "after_apply"]
+BEFORE: Stage = "before"  # the node never sees the request
+AFTER_APPLY: Stage = "after_apply"  # the node handled it (a transaction landed); the answer is lost
+Answer = Literal["timeout"] | int
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One armed failure: the next request of `method` (any method when None) fails at `stage`
+    with `answer`, a client-side timeout or an HTTP status."""
+
+    method: str | None
+    stage: Stage
+    answer: Answer
+
+    def __post_init__(self) -> None:
+        if self.stage not in (BEFORE, AFTER_APPLY):
+            raise ValueError(f"stage must be {BEFORE!r} or {AFTER_APPLY!r}, not {self.stage!r}")
+        if self.answer != "timeout" and not (
+            isinstance(self.answer, int) and 400 <= self.answer <= 599
+        ):
+            raise ValueError(
+                f"answer must be 'timeout' or an HTTP error status, not {self.answer!r}"
+            )
+
+
+SEND_APPLIED_THEN_TIMEOUT = "send-applied-then-timeout"
+SEND_APPLIED_THEN_502 = "send-applied-then-502"
+SEND_APPLIED_THEN_503 = "send-applied-then-503"
+SEND_TIMEOUT = "send-timeout"
+STATUSES_TIMEOUT = "statuses-timeout"
+FAULTS: dict[str, Fault] = {
+    SEND_APPLIED_THEN_TIMEOUT: Fault("sendTransaction", AFTER_APPLY, "timeout"),
+    SEND_APPLIED_THEN_502: Fault("sendTransaction", AFTER_APPLY, 502),
+    SEND_APPLIED_THEN_503: Fault("sendTransaction", AFTER_APPLY, 503),
+    SEND_TIMEOUT: Fault("sendTransaction", BEFORE, "timeout"),
+    STATUSES_TIMEOUT: Fault("getSignatureStatuses", BEFORE, "timeout"),
+}
+
+
+def arm_fault(world: World, *faults: str | Fault) -> None:
+    """Queue faults (a `Fault` or a name from `FAULTS`); each is used by one matching request."""
+    resolved = []
+    for fault in faults:
+        if isinstance(fault, str):
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}; use one of {sorted(FAULTS)}")
+            fault = FAULTS[fault]
+        resolved.append(fault)
+    solana_state(world)["faults"].extend(resolved)
+
+
+def armed_faults(world: World) -> list[Fault]:
+    """The faults not used yet, in order."""
+    return list(solana_state(world)["faults"])
+
+
+def _take_fault(world: World, method: str) -> Fault | None:
+    queue: list[Fault] = solana_state(world)["faults"]
+    for index, fault in enumerate(queue):
+        if fault.method is None or fault.method == method:
+            return queue.pop(index)
+    return None
 
 
 def on_landing(world: World, message_hash: str, hook: LandingHook) -> None:
@@ -299,17 +386,22 @@ def build(world: World) -> FastAPI:
         key = request.query_params.get("api-key", "")
         if not key or (state["api_keys"] is not None and key not in state["api_keys"]):
             return _error(request_id, -32401, "invalid api key provided", status=401)
-        if state["fail_next"]:
-            status = state["fail_next"].pop(0)
-            return _error(request_id, -32429 if status == 429 else -32603, "injected", status)
+        fault = _take_fault(world, str(method))
+        if fault is not None and fault.stage == BEFORE:
+            return _fault_answer(request_id, fault)
         handler = METHODS.get(str(method))
         if handler is None:
-            return _error(request_id, -32601, "Method not found")
-        try:
-            result = handler(world, body.get("params"))
-        except RpcFailure as failure:
-            return _error(request_id, failure.code, failure.message, data=failure.data)
-        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+            answer = _error(request_id, -32601, "Method not found")
+        else:
+            try:
+                result = handler(world, body.get("params"))
+            except RpcFailure as failure:
+                answer = _error(request_id, failure.code, failure.message, data=failure.data)
+            else:
+                answer = JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
+        if fault is not None:  # handled (and applied); the answer never reaches the caller
+            return _fault_answer(request_id, fault)
+        return answer
 
     return app
 
@@ -321,6 +413,18 @@ def _error(
     if data is not None:
         error["data"] = data
     return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error}, status)
+
+
+def _fault_answer(request_id: Any, fault: Fault) -> Response:
+    if fault.answer == "timeout":
+        # Raised through the ASGI transport: the client sees its own read timeout.
+        raise httpx.ReadTimeout("emulated: no answer before the client's timeout")
+    status = int(fault.answer)
+    if status in (502, 504):  # the gateway in front of the node answers, in HTML
+        title = "502 Bad Gateway" if status == 502 else "504 Gateway Time-out"
+        page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+        return Response(page, status, media_type="text/html")
+    return _error(request_id, -32429 if status == 429 else -32603, "injected", status)
 
 
 def _context(world: World) -> dict[str, Any]:
@@ -551,7 +655,7 @@ def _send_transaction(world: World, params: Any) -> Any:
     signature = str(tx.signatures[0])
     previous = state["transactions"].get(signature)
     if previous is not None and previous["landed"]:
-        _simulation_failed("This transaction has already been processed", "AlreadyProcessed")
+        _simulation_failed(ALREADY_PROCESSED, "AlreadyProcessed")
     if outcome == "insufficient_funds_for_fee":
         _simulation_failed("Insufficient funds for fee", "InsufficientFundsForFee")
     keys = [str(key) for key in message.account_keys]
@@ -573,7 +677,11 @@ def _send_transaction(world: World, params: Any) -> Any:
         "landed": False,
         "height": height,
         "slot": current_slot(world),
+        "block_time": int(world.clock.now().timestamp()),
         "err": None,
+        "wire": bytes(tx),
+        "fee": fee,
+        "pre_balances": [state["balances"].get(key, 0) for key in keys],
     }
     state["transactions"][signature] = record
     if outcome == "dropped":
@@ -587,9 +695,72 @@ def _send_transaction(world: World, params: Any) -> Any:
         # A failed transaction still pays its fee, and nothing else moves.
         state["balances"][payer] = state["balances"].get(payer, 0) - fee
         record["err"] = failure
-        return signature
-    state["balances"] = balances
+    else:
+        state["balances"] = balances
+    record["post_balances"] = [state["balances"].get(key, 0) for key in keys]
     return signature
+
+
+def _get_transaction(world: World, params: Any) -> Any:
+    """A landed transaction in `json` encoding with its meta, or null (unknown, dropped, or not
+    yet at the asked commitment)."""
+    signature = _param(params, 0)
+    config = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+    if config.get("encoding", "json") != "json":
+        raise RpcFailure(-32602, "Invalid params: the emulator serves encoding json only")
+    commitment = config.get("commitment", "finalized")
+    if commitment not in ("confirmed", "finalized"):
+        raise RpcFailure(-32602, "Method does not support commitment below `confirmed`")
+    record = solana_state(world)["transactions"].get(str(signature))
+    if record is None or not record["landed"]:
+        return None
+    if commitment == "finalized" and block_height(world) - record["height"] < FINALIZE_AFTER:
+        return None
+    tx = VersionedTransaction.from_bytes(record["wire"])
+    message = tx.message
+    legacy = not isinstance(message, MessageV0)
+    if not legacy and config.get("maxSupportedTransactionVersion") is None:
+        raise RpcFailure(-32015, UNSUPPORTED_VERSION)
+    header = message.header
+    wire_message: dict[str, Any] = {
+        "accountKeys": [str(key) for key in message.account_keys],
+        "header": {
+            "numRequiredSignatures": header.num_required_signatures,
+            "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
+            "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts,
+        },
+        "instructions": [
+            {
+                "programIdIndex": ix.program_id_index,
+                "accounts": list(ix.accounts),
+                "data": base58.b58encode(bytes(ix.data)).decode(),
+                "stackHeight": None,
+            }
+            for ix in message.instructions
+        ],
+        "recentBlockhash": str(message.recent_blockhash),
+    }
+    if not legacy:
+        wire_message["addressTableLookups"] = []
+    err = record["err"]
+    return {
+        "slot": record["slot"],
+        "blockTime": record["block_time"],
+        "version": "legacy" if legacy else 0,
+        "transaction": {
+            "signatures": [str(s) for s in tx.signatures],
+            "message": wire_message,
+        },
+        # Token balances and logs are not emulated, so they are left out rather than faked.
+        "meta": {
+            "err": err,
+            "status": {"Ok": None} if err is None else {"Err": err},
+            "fee": record["fee"],
+            "preBalances": record["pre_balances"],
+            "postBalances": record["post_balances"],
+            "loadedAddresses": {"writable": [], "readonly": []},
+        },
+    }
 
 
 def _plan(message: Any, keys: list[str]) -> tuple[int, list[tuple[str, str, int]]]:
@@ -648,5 +819,6 @@ METHODS: dict[str, Callable[[World, Any], Any]] = {
     "getTokenAccountsByOwner": _get_token_accounts_by_owner,
     "getTokenAccounts": _get_token_accounts,
     "getSignatureStatuses": _get_signature_statuses,
+    "getTransaction": _get_transaction,
     "sendTransaction": _send_transaction,
 }
