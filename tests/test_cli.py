@@ -54,3 +54,14 @@ def test_every_command_has_help() -> None:
     assert result.exit_code == 0
     for name in ("serve", "migrate", "health"):
         assert name in result.output
+
+
+def test_serve_sandbox_in_production_exits_with_code_2_and_says_why(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    for secret in ("CRON_SECRET", "ADMIN_PASSWORD", "ADMIN_SESSION_SECRET", "OPENROUTER_API_KEY"):
+        monkeypatch.setenv(secret, "set")
+    result = runner.invoke(app, ["serve", "--sandbox"])
+    assert result.exit_code == 2
+    assert "SANDBOX: sandbox mode" in result.output and "APP_ENV=production" in result.output

@@ -367,3 +367,12 @@ def test_accepted_forms_of_the_late_checked_values() -> None:
 def test_sandbox_stand_in_key_encryption_key_is_valid() -> None:
     settings = load_settings({"SANDBOX": "true", "CREDITS_ENABLED": "true"})
     assert settings.key_encryption_key is not None
+
+
+def test_production_refuses_sandbox_mode() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"APP_ENV": "production", "SANDBOX": "true"})
+    assert caught.value.problems[0].startswith("SANDBOX: sandbox mode")
+    with pytest.raises(SettingsError):
+        load_settings({"NODE_ENV": "production", "SANDBOX": "1"})
+    assert load_settings({"APP_ENV": "development", "SANDBOX": "true"}).sandbox

@@ -370,6 +370,11 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
             name for name in CREDITS_REQUIRED if (raw.get(name) or "").strip() in PLACEHOLDERS
         ]
         problems.extend(f"{name}: required when CREDITS_ENABLED is true" for name in missing)
+    if sandbox and settings is not None and settings.is_production:
+        problems.append(
+            "SANDBOX: sandbox mode (emulated upstreams, stand-in credentials) cannot run with "
+            "APP_ENV=production; unset SANDBOX and --sandbox, or use APP_ENV=development"
+        )
     if settings is not None and settings.default_key_limit_usd > settings.max_key_limit_usd:
         problems.append(
             f"DEFAULT_KEY_LIMIT_USD: must not exceed MAX_KEY_LIMIT_USD "
