@@ -10,17 +10,28 @@ weeks from Monday) and the account's `total_usage`; `limit_remaining = limit - u
 key's reset window. `POST /api/v1/credits/coinbase` answers 410 like the real service.
 
 Every request is recorded (`world.calls("openrouter", "PATCH")` counts top-ups);
-`inject_failure(world, 503, ...)` answers the next requests with those statuses."""
+`inject_failure(world, 503, ...)` answers the next requests with those statuses.
+
+Faults: `arm_fault(world, fault, after=N, times=M)` makes requests of one key operation
+(`create`, `list`, `get`, `patch`, `delete`, `credits`) fail, after letting N of them through,
+M times (None: until `disarm_faults`). At stage `BEFORE` OpenRouter never sees the request; at
+`AFTER_APPLY` it carries it out (a key is created, a limit changed) and the answer is lost, as
+the client's read timeout (`"timeout"`) or an error status: 500 and 503 in OpenRouter's JSON
+error body, 502 and 504 as the HTML page of the proxy in front of it. `FAULTS` names the usual
+ones (`"create-500"`, `"patch-applied-then-timeout"`, ...)."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Literal
 
+import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.personas import mount_chat
@@ -42,11 +53,136 @@ def openrouter_state(world: World) -> dict[str, Any]:
     state.setdefault("key_serial", 0)
     state.setdefault("management_keys", None)  # None: any bearer but a holder key
     state.setdefault("fail_next", [])
+    state.setdefault("faults", [])  # armed faults, see `arm_fault`
     return state
 
 
 def inject_failure(world: World, *statuses: int) -> None:
     openrouter_state(world)["fail_next"].extend(statuses)
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+Operation = Literal["create", "list", "get", "patch", "delete", "credits"]
+OPERATIONS: tuple[str, ...] = ("create", "list", "get", "patch", "delete", "credits")
+Stage = Literal["before", "after_apply"]
+BEFORE: Stage = "before"  # OpenRouter never sees the request
+AFTER_APPLY: Stage = "after_apply"  # OpenRouter carried it out; the answer is lost
+Answer = Literal["timeout"] | int
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure of one key operation at `stage`, answered with `answer`: the client's read
+    timeout or an HTTP error status."""
+
+    operation: str
+    stage: Stage
+    answer: Answer
+
+    def __post_init__(self) -> None:
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}, not {self.operation!r}")
+        if self.stage not in (BEFORE, AFTER_APPLY):
+            raise ValueError(f"stage must be {BEFORE!r} or {AFTER_APPLY!r}, not {self.stage!r}")
+        if self.answer != "timeout" and not (
+            isinstance(self.answer, int) and 400 <= self.answer <= 599
+        ):
+            raise ValueError(
+                f"answer must be 'timeout' or an HTTP error status, not {self.answer!r}"
+            )
+
+
+CREATE_500 = "create-500"
+CREATE_TIMEOUT = "create-timeout"
+CREATE_APPLIED_THEN_500 = "create-applied-then-500"
+CREATE_APPLIED_THEN_TIMEOUT = "create-applied-then-timeout"
+PATCH_500 = "patch-500"
+PATCH_TIMEOUT = "patch-timeout"
+PATCH_APPLIED_THEN_500 = "patch-applied-then-500"
+PATCH_APPLIED_THEN_502 = "patch-applied-then-502"
+PATCH_APPLIED_THEN_TIMEOUT = "patch-applied-then-timeout"
+FAULTS: dict[str, Fault] = {
+    CREATE_500: Fault("create", BEFORE, 500),
+    CREATE_TIMEOUT: Fault("create", BEFORE, "timeout"),
+    CREATE_APPLIED_THEN_500: Fault("create", AFTER_APPLY, 500),
+    CREATE_APPLIED_THEN_TIMEOUT: Fault("create", AFTER_APPLY, "timeout"),
+    PATCH_500: Fault("patch", BEFORE, 500),
+    PATCH_TIMEOUT: Fault("patch", BEFORE, "timeout"),
+    PATCH_APPLIED_THEN_500: Fault("patch", AFTER_APPLY, 500),
+    PATCH_APPLIED_THEN_502: Fault("patch", AFTER_APPLY, 502),
+    PATCH_APPLIED_THEN_TIMEOUT: Fault("patch", AFTER_APPLY, "timeout"),
+}
+
+
+def arm_fault(world: World, *faults: str | Fault, after: int = 0, times: int | None = 1) -> None:
+    """Arm faults (a `Fault` or a name from `FAULTS`): each lets `after` requests of its
+    operation through, then fails the next `times` of them (None: every one until disarmed)."""
+    if after < 0 or (times is not None and times < 1):
+        raise ValueError("after must be >= 0 and times >= 1 (or None)")
+    armed = []
+    for fault in faults:
+        if isinstance(fault, str):
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}; use one of {sorted(FAULTS)}")
+            fault = FAULTS[fault]
+        armed.append({"fault": fault, "after": after, "times": times})
+    openrouter_state(world)["faults"].extend(armed)
+
+
+def armed_faults(world: World) -> list[Fault]:
+    """The faults still armed, in the order they were armed."""
+    return [entry["fault"] for entry in openrouter_state(world)["faults"]]
+
+
+def disarm_faults(world: World) -> None:
+    """OpenRouter answers normally again."""
+    openrouter_state(world)["faults"].clear()
+
+
+def _take_fault(state: dict[str, Any], operation: str | None) -> Fault | None:
+    """The fault this request meets, if any, counting down its `after` and `times`."""
+    if operation is None:
+        return None
+    for entry in state["faults"]:
+        if entry["fault"].operation != operation:
+            continue
+        if entry["after"] > 0:
+            entry["after"] -= 1
+            return None
+        if entry["times"] is not None:
+            entry["times"] -= 1
+            if entry["times"] == 0:
+                state["faults"].remove(entry)
+        fault: Fault = entry["fault"]
+        return fault
+    return None
+
+
+def _operation(method: str, path: str) -> str | None:
+    """The key operation a request performs (None for the catalog, chat and the rest)."""
+    parts = path.rstrip("/").split("/")[3:]  # after /api/v1
+    if parts == ["keys"]:
+        return {"POST": "create", "GET": "list"}.get(method)
+    if len(parts) == 2 and parts[0] == "keys":
+        return {"GET": "get", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    if parts == ["credits"] and method == "GET":
+        return "credits"
+    return None
+
+
+def _fault_answer(fault: Fault) -> Response:
+    if fault.answer == "timeout":
+        # Raised through the ASGI transport: the client sees its own read timeout. (Served over
+        # a real socket, the server would answer 500 instead.)
+        raise httpx.ReadTimeout("emulated: no answer before the client's timeout")
+    status = int(fault.answer)
+    phrase = HTTPStatus(status).phrase
+    if status in (502, 504):  # the proxy in front of OpenRouter answers, in HTML
+        title = f"{status} {phrase}"
+        page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+        return Response(page, status, media_type="text/html")
+    return _error(status, phrase)
 
 
 def spend(world: World, key_hash: str, usd: Decimal | str | float) -> Decimal:
@@ -88,7 +224,13 @@ def build(world: World) -> FastAPI:
         if state["fail_next"]:
             status = state["fail_next"].pop(0)
             return _error(status, "injected failure")
-        return await call_next(request)
+        fault = _take_fault(state, _operation(request.method, request.url.path))
+        if fault is not None and fault.stage == BEFORE:
+            return _fault_answer(fault)
+        response = await call_next(request)
+        if fault is not None:  # carried out; the answer never reaches the caller
+            return _fault_answer(fault)
+        return response
 
     @app.get("/api/v1/models")
     async def models() -> dict[str, Any]:
