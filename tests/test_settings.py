@@ -376,3 +376,29 @@ def test_production_refuses_sandbox_mode() -> None:
     with pytest.raises(SettingsError):
         load_settings({"NODE_ENV": "production", "SANDBOX": "1"})
     assert load_settings({"APP_ENV": "development", "SANDBOX": "true"}).sandbox
+
+
+# --- request bodies and the bounds the API shares (issue 10) ------------------------------
+
+
+def test_max_body_bytes_defaults_to_one_mebibyte_within_its_range() -> None:
+    assert load_settings({}).max_body_bytes == 1024 * 1024
+    assert load_settings({"MAX_BODY_BYTES": "2048"}).max_body_bytes == 2048
+    for bad in ("1023", "67108865", "1MB"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"MAX_BODY_BYTES": bad})
+        assert caught.value.problems[0].startswith("MAX_BODY_BYTES:")
+
+
+@pytest.mark.parametrize(
+    ("name", "high"), [("KEY_EXPIRY_DAYS", "3650"), ("DISTRIBUTION_TOP_N", "10000")]
+)
+def test_strategy_defaults_have_the_upper_bound_the_api_states(name: str, high: str) -> None:
+    load_settings({name: high})
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: str(int(high) + 1)})
+    assert caught.value.problems[0].startswith(f"{name}:")
+    assert (
+        f"allowed: {'0' if name == 'KEY_EXPIRY_DAYS' else '1'} to {high}"
+        in caught.value.problems[0]
+    )

@@ -44,6 +44,11 @@ PLACEHOLDERS = frozenset(
     }
 )
 
+# Upper bounds the database holds and the domain makes sense of (the API schemas share them).
+DISTRIBUTION_TOP_N_MAX = 10_000
+KEY_EXPIRY_DAYS_MAX = 3650  # ten years; `now + timedelta(days=...)` overflows past ~2.9 million
+MAX_BODY_BYTES_DEFAULT = 1024 * 1024
+
 # Development fallbacks for the arena's secrets (production fails closed instead).
 DEV_CRON_SECRET = "dev-secret"
 DEV_ADMIN_PASSWORD = "admin"
@@ -180,6 +185,7 @@ class Settings(BaseSettings):
     scheduler_enabled: Flag = True
     sandbox: Flag = False
     trust_proxy_headers: Flag = False
+    max_body_bytes: int = Field(MAX_BODY_BYTES_DEFAULT, ge=1024, le=64 * 1024 * 1024)
     site_url: str = Field(
         "http://localhost:3001",
         validation_alias=AliasChoices("SITE_URL", "NEXT_PUBLIC_SITE_URL"),
@@ -227,12 +233,12 @@ class Settings(BaseSettings):
     key_limit_reset: Annotated[
         Literal["daily", "weekly", "monthly"] | None, BeforeValidator(_null_word)
     ] = "monthly"
-    key_expiry_days: int = Field(365, ge=0)
+    key_expiry_days: int = Field(365, ge=0, le=KEY_EXPIRY_DAYS_MAX)
     credit_pool_reserve_pct: Decimal = Field(Decimal("10"), ge=0, le=50)
     distribution_mode: Literal[
         "OWNER_ONLY", "TOP_N_HOLDERS", "EQUAL_SPLIT", "WEIGHTED_BY_HOLDINGS", "CUSTOM_LIST"
     ] = "TOP_N_HOLDERS"
-    distribution_top_n: int = Field(100, ge=1)
+    distribution_top_n: int = Field(100, ge=1, le=DISTRIBUTION_TOP_N_MAX)
     distribution_token_mint: PublicKey = None
 
     # --- CreditBrain: scheduling and safety ----------------------------------------------------

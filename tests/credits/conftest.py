@@ -78,4 +78,4 @@ async def make_strategy(ctx: Context, **fields: Any) -> StrategyView:
         "key_config": {"default_limit_usd": Decimal(100)},
     }
     body.update(fields)
-    return await strategies.create_strategy(ctx, StrategyCreate.model_validate(body))
+    return await strategies.create_strategy(ctx, StrategyCreate.of(**body))

@@ -351,3 +351,136 @@ async def test_usage_routes_serve_polled_rows(api: Api, world) -> None:
     assert by_key.json() == mine
     assert len((await api.http.get(f"/api/usage/strategy/{sid}", headers=H)).json()) == 3
     assert (await api.http.get(f"/api/usage/strategy/{sid}?limit=0", headers=H)).status_code == 400
+
+
+# --- bounded, strict, finite inputs (issue 10) ----------------------------------------------
+
+OUT_OF_RANGE = [
+    ({**NEW, "distributionTopN": 10_001}, "distributionTopN"),
+    ({**NEW, "distributionTopN": 2**63}, "distributionTopN"),
+    ({**NEW, "keyConfig": {"expiryDays": 10**9}}, "keyConfig.expiryDays"),
+    ({**NEW, "keyConfig": {"expiryDays": 3651}}, "keyConfig.expiryDays"),
+    ({**NEW, "keyConfig": {"defaultLimitUsd": "1e999999"}}, "keyConfig.defaultLimitUsd"),
+    ({**NEW, "keyConfig": {"defaultLimitUsd": "1e-999999"}}, "keyConfig.defaultLimitUsd"),
+    ({**NEW, "minClaimThreshold": "1e999999"}, "minClaimThreshold"),
+    ({**NEW, "creditPoolReservePct": "1e-999999"}, "creditPoolReservePct"),
+    (
+        {**NEW, "distribution": "CUSTOM_LIST", "customAllocations": {HOLDER_A: "1e999999"}},
+        "customAllocations",
+    ),
+    (
+        {**NEW, "distribution": "CUSTOM_LIST", "customAllocations": {HOLDER_A: 1e300}},
+        "customAllocations",
+    ),
+    (
+        {**NEW, "distribution": "CUSTOM_LIST", "customAllocations": {HOLDER_A: "0.0000000001"}},
+        "customAllocations",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), OUT_OF_RANGE)
+async def test_numbers_outside_their_stated_range_are_400_naming_the_field(
+    api: Api, body, field
+) -> None:
+    response = await api.http.post("/api/strategies", headers=H, json=body)
+    assert response.status_code == 400, response.text
+    assert field in response.json()["error"]
+    assert await api.count(Strategy) == 0
+
+
+async def test_the_largest_values_in_range_are_accepted(api: Api) -> None:
+    body = {
+        **NEW,
+        "distributionTopN": 10_000,
+        "keyConfig": {"defaultLimitUsd": 100, "expiryDays": 3650},
+        "distribution": "CUSTOM_LIST",
+        "customAllocations": {HOLDER_A: "1000000000000"},
+    }
+    response = await api.http.post("/api/strategies", headers=H, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["keyConfig"]["expiryDays"] == 3650
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999999"])
+async def test_non_finite_json_numbers_are_400_naming_the_field(api: Api, literal: str) -> None:
+    # Python's json module reads NaN/Infinity literals and turns 1e999999 into inf.
+    raw = f'{{"ownerWallet": "{OWNER}", "keyConfig": {{"defaultLimitUsd": {literal}}}}}'.encode()
+    response = await api.http.post(
+        "/api/strategies", headers={**H, "Content-Type": "application/json"}, content=raw
+    )
+    assert response.status_code == 400, response.text
+    assert "keyConfig.defaultLimitUsd" in response.json()["error"]
+
+
+STRICT = [
+    ({**NEW, "distributionTopN": "5"}, "distributionTopN"),
+    ({**NEW, "distributionTopN": True}, "distributionTopN"),
+    ({**NEW, "distributionTopN": 5.0}, "distributionTopN"),
+    ({**NEW, "keyConfig": {"expiryDays": "30"}}, "keyConfig.expiryDays"),
+    ({**NEW, "keyConfig": {"defaultLimitUsd": True}}, "keyConfig.defaultLimitUsd"),
+    ({**NEW, "swapConfig": {"slippageBps": "50"}}, "swapConfig.slippageBps"),
+    ({**NEW, "ownerWallet": 12345}, "ownerWallet"),
+    ({"owner_wallet": OWNER}, "owner_wallet"),
+    ({**NEW, "key_config": {"defaultLimitUsd": 5}}, "key_config"),
+    ({**NEW, "keyConfig": {"default_limit_usd": 5}}, "keyConfig.default_limit_usd"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), STRICT)
+async def test_inputs_are_strict_and_camel_case_only(api: Api, body, field) -> None:
+    response = await api.http.post("/api/strategies", headers=H, json=body)
+    assert response.status_code == 400, response.text
+    assert field in response.json()["error"]
+    assert await api.count(Strategy) == 0
+
+
+TOO_LONG = [
+    ({**NEW, "ownerWallet": "1" * 100_000}, "ownerWallet"),
+    ({**NEW, "distributionToken": "A" * 1000}, "distributionToken"),
+    ({**NEW, "exclusionList": [HOLDER_A] * 10_001}, "exclusionList"),
+    ({**NEW, "exclusionList": ["x" * 1000]}, "exclusionList"),
+    ({**NEW, "customAllocations": {"x" * 1000: 1}}, "customAllocations"),
+    ({**NEW, "schedule": "0 " * 100}, "schedule"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), TOO_LONG)
+async def test_every_string_and_list_has_a_length_limit(api: Api, body, field) -> None:
+    response = await api.http.post("/api/strategies", headers=H, json=body)
+    assert response.status_code == 400, response.text
+    assert field in response.json()["error"]
+    assert len(response.text) < 2000  # the message does not echo the input back
+
+
+async def test_run_start_id_is_strict_and_bounded(api: Api) -> None:
+    for body in ({"strategyId": 7}, {"strategyId": "x" * 129}, {"strategy_id": "x"}):
+        response = await api.http.post("/api/runs", headers=H, json=body)
+        assert response.status_code == 400, (body, response.text)
+
+
+@pytest.mark.parametrize("status", ["ERROR", "DELETED", "active"])
+async def test_a_user_may_set_only_active_or_paused(api: Api, status: str) -> None:
+    sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+    response = await api.http.patch(f"/api/strategies/{sid}", headers=H, json={"status": status})
+    assert response.status_code == 400, response.text
+    assert "status" in response.json()["error"]
+    assert (await api.http.get(f"/api/strategies/{sid}", headers=H)).json()["status"] == "ACTIVE"
+    paused = await api.http.patch(f"/api/strategies/{sid}", headers=H, json={"status": "PAUSED"})
+    assert paused.json()["status"] == "PAUSED"
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=-1", "limit=1001", "limit=9223372036854775808", "limit=true"]
+)
+async def test_usage_limits_outside_1_to_1000_are_400(api: Api, query: str) -> None:
+    response = await api.http.get(f"/api/usage/key/abc?{query}", headers=H)
+    assert response.status_code == 400, response.text
+    assert "limit" in response.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=9223372036854775808", "limit=1e3"])
+async def test_pool_history_limit_has_a_stated_range(api: Api, query: str) -> None:
+    response = await api.http.get(f"/api/credit-pool/history?{query}", headers=H)
+    assert response.status_code == 400, response.text
+    assert "limit" in response.json()["error"]

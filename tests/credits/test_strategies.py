@@ -29,7 +29,7 @@ async def test_new_strategies_take_their_defaults_from_the_environment(make_ctx)
         FEE_SOURCE="PARTNER_FEES",
         DISTRIBUTION_TOKEN_MINT=wallet(7),
     )
-    view = await strategies.create_strategy(ctx, StrategyCreate(owner_wallet=OWNER))
+    view = await strategies.create_strategy(ctx, StrategyCreate.of(owner_wallet=OWNER))
     assert view.distribution == "EQUAL_SPLIT" and view.distribution_top_n == 7
     assert view.key_config.default_limit_usd == Decimal(25)
     assert view.key_config.limit_reset is None and view.key_config.expiry_days == 0
@@ -44,7 +44,7 @@ async def test_new_strategies_take_their_defaults_from_the_environment(make_ctx)
 async def test_a_default_schedule_that_is_too_frequent_is_refused_with_the_reason(make_ctx) -> None:
     ctx = await make_ctx(CRON_EXPRESSION="*/5 * * * *")
     with pytest.raises(AppError) as info:
-        await strategies.create_strategy(ctx, StrategyCreate(owner_wallet=OWNER))
+        await strategies.create_strategy(ctx, StrategyCreate.of(owner_wallet=OWNER))
     assert info.value.status_code == 400
     assert "MIN_CRON_INTERVAL_HOURS" in info.value.message
 
@@ -55,13 +55,17 @@ async def test_update_validates_everything_before_writing(cctx) -> None:
         await strategies.update_strategy(
             cctx,
             view.strategy_id,
-            StrategyUpdate(distribution_top_n=3, key_config={"default_limit_usd": Decimal(5000)}),
+            StrategyUpdate.of(
+                distribution_top_n=3, key_config={"default_limit_usd": Decimal(5000)}
+            ),
         )
     assert (await strategies.get_strategy(cctx, view.strategy_id)).distribution_top_n == 100
     custom = await strategies.update_strategy(
         cctx,
         view.strategy_id,
-        StrategyUpdate(distribution="CUSTOM_LIST", custom_allocations={wallet(1): Decimal("2.5")}),
+        StrategyUpdate.of(
+            distribution="CUSTOM_LIST", custom_allocations={wallet(1): Decimal("2.5")}
+        ),
     )
     assert custom.custom_allocations == {wallet(1): Decimal("2.5")}
 

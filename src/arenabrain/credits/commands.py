@@ -62,7 +62,9 @@ def call(job: Callable[[Context], Awaitable[T]]) -> T:
 
 def build(model: type[T], values: dict[str, Any]) -> T:
     try:
-        return model.model_validate({k: v for k, v in values.items() if v is not None})  # type: ignore[attr-defined,no-any-return]
+        return model.model_validate(  # type: ignore[attr-defined,no-any-return]
+            {k: v for k, v in values.items() if v is not None}, by_name=True
+        )
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()

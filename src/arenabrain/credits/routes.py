@@ -233,9 +233,15 @@ async def credit_pool(ctx: ContextDep) -> PoolView:
         return await pool.pool_status(ctx)
 
 
+# The anchor answers `?limit=9999` with 1000 rows, so larger values are capped, within a range.
+HistoryLimit = Annotated[
+    int, Query(ge=1, le=1_000_000, description="Rows, newest first; above 1000 means 1000.")
+]
+
+
 @router.get("/credit-pool/history", response_model=list[PoolEntry])
 @router.get("/pool/history", response_model=list[PoolEntry], include_in_schema=False)
-async def credit_pool_history(ctx: ContextDep, limit: int = 100) -> list[PoolEntry]:
+async def credit_pool_history(ctx: ContextDep, limit: HistoryLimit = 100) -> list[PoolEntry]:
     """What runs allocated, newest first (limit capped at 1000)."""
     return await pool.pool_history(ctx, limit)
 

@@ -1,18 +1,34 @@
 """The CreditBrain API's JSON shapes. Every model derives from `CamelModel`: one alias
 generator makes the wire format camelCase (the anchor's), fields stay snake_case in Python.
 
-Amounts are exact `Decimal`s in Python and JSON numbers on the wire."""
+Amounts are exact `Decimal`s in Python and JSON numbers on the wire.
+
+Request bodies (`InputModel`) are strict and bounded: camelCase names only (a snake_case name
+is an unknown field), integers that are JSON integers (not `"5"`, `true` or `5.0`), finite
+decimals (numbers or numeric strings) within stated ranges and decimal places, and a length
+limit on every string, list and map. The ranges show in /openapi.json. Python code builds
+them by field name with `Model.of(...)` (or `model_validate(..., by_name=True)`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from arenabrain.credits.wallets import wallet_problem
+from arenabrain.settings import DISTRIBUTION_TOP_N_MAX, KEY_EXPIRY_DAYS_MAX
 
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 DistributionName = Literal[
@@ -20,17 +36,31 @@ DistributionName = Literal[
 ]
 SourceName = Literal["CLAIMABLE_POSITIONS", "PARTNER_FEES"]
 StatusName = Literal["ACTIVE", "PAUSED", "ERROR"]
+UserStatusName = Literal["ACTIVE", "PAUSED"]  # ERROR is the system's to set
 LimitReset = Literal["daily", "weekly", "monthly"]
+
+WALLET_MAX_CHARS = 44  # a 32-byte key in base58
+LIST_MAX_ITEMS = 10_000
+KEY_LIMIT_USD_MAX = 10_000  # MAX_KEY_LIMIT_USD's own ceiling; the setting may be lower
+WEIGHT_MAX = 10**12
 
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
-class InputModel(CamelModel):
-    """Request bodies: unknown fields are rejected, so a misspelt field is a 400, not a no-op."""
+class InputModel(BaseModel):
+    """Request bodies: camelCase only and unknown fields rejected, so a misspelt or
+    snake_case field is a 400, not a no-op."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=False, validate_by_alias=True, extra="forbid"
+    )
+
+    @classmethod
+    def of(cls, **fields: Any) -> Self:
+        """Build from Python field names (the wire accepts only the camelCase aliases)."""
+        return cls.model_validate(fields, by_name=True)
 
 
 def _wallet(value: str) -> str:
@@ -40,66 +70,73 @@ def _wallet(value: str) -> str:
     return value
 
 
+def _finite(low: int, high: int, places: int, *, above_low: bool = False) -> Any:
+    """A finite Decimal in [low, high] (or (low, high]) with at most `places` decimals."""
+    if above_low:
+        return Field(gt=low, le=high, decimal_places=places, allow_inf_nan=False)
+    return Field(ge=low, le=high, decimal_places=places, allow_inf_nan=False)
+
+
+Wallet = Annotated[StrictStr, Field(max_length=WALLET_MAX_CHARS), AfterValidator(_wallet)]
+Usd = Annotated[Decimal, _finite(0, KEY_LIMIT_USD_MAX, 2, above_low=True)]
+Percent = Annotated[Decimal, _finite(0, 50, 2)]
+Sol = Annotated[Decimal, _finite(0, 1_000_000, 9)]
+Weight = Annotated[Decimal, _finite(0, WEIGHT_MAX, 9)]
+TopN = Annotated[StrictInt, Field(ge=1, le=DISTRIBUTION_TOP_N_MAX)]
+ExpiryDays = Annotated[StrictInt, Field(ge=0, le=KEY_EXPIRY_DAYS_MAX)]
+Bps = Annotated[StrictInt, Field(ge=0, le=10_000)]
+
+
 # --- strategies ------------------------------------------------------------------------------
 
 
 class KeyConfigIn(InputModel):
-    default_limit_usd: Decimal | None = Field(None, gt=0)
+    default_limit_usd: Usd | None = None
     limit_reset: LimitReset | None = None  # explicit null: keys never reset
-    expiry_days: int | None = Field(None, ge=0)
+    expiry_days: ExpiryDays | None = None  # 0 = never
 
 
 class SwapConfigIn(InputModel):
-    slippage_bps: int | None = Field(None, ge=0, le=1000)
-    max_price_impact_bps: int | None = Field(None, ge=0, le=10000)
+    slippage_bps: Annotated[Bps, Field(le=1000)] | None = None
+    max_price_impact_bps: Bps | None = None
 
 
 class StrategyFields(InputModel):
-    distribution_token: str | None = None
+    distribution_token: Annotated[StrictStr, Field(max_length=WALLET_MAX_CHARS)] | None = None
     distribution: DistributionName | None = None
-    distribution_top_n: int | None = Field(None, ge=1)
+    distribution_top_n: TopN | None = None
     key_config: KeyConfigIn | None = None
     swap_config: SwapConfigIn | None = None
-    credit_pool_reserve_pct: Decimal | None = Field(None, ge=0, le=50)
-    exclusion_list: list[str] | None = None
-    custom_allocations: dict[str, Decimal] | None = None
-    schedule: str | None = Field(None, min_length=1, max_length=128)
-    min_claim_threshold: Decimal | None = Field(None, ge=0, le=1_000_000)
+    credit_pool_reserve_pct: Percent | None = None
+    exclusion_list: Annotated[list[Wallet], Field(max_length=LIST_MAX_ITEMS)] | None = None
+    custom_allocations: Annotated[dict[str, Weight], Field(max_length=LIST_MAX_ITEMS)] | None = None
+    schedule: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    min_claim_threshold: Sol | None = None
 
     @field_validator("distribution_token")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
         return _wallet(value) if value else value
 
-    @field_validator("exclusion_list")
+    @field_validator("custom_allocations", mode="before")
     @classmethod
-    def _exclusions(cls, value: list[str] | None) -> list[str] | None:
-        return [_wallet(item) for item in value] if value is not None else None
-
-    @field_validator("custom_allocations")
-    @classmethod
-    def _custom(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
-        if value is None:
-            return None
-        for wallet, weight in value.items():
-            _wallet(wallet)
-            if weight < 0:
-                raise ValueError(f"weight for {wallet} must not be negative")
+    def _custom_wallets(cls, value: Any) -> Any:
+        # Keys are checked before the weights, so an error never quotes a huge key back.
+        if isinstance(value, dict):
+            for wallet in value:
+                if not isinstance(wallet, str) or len(wallet) > WALLET_MAX_CHARS:
+                    raise ValueError(f"keys must be wallets of at most {WALLET_MAX_CHARS} chars")
+                _wallet(wallet)
         return value
 
 
 class StrategyCreate(StrategyFields):
-    owner_wallet: str
+    owner_wallet: Wallet
     source: SourceName | None = None
-
-    @field_validator("owner_wallet")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        return _wallet(value)
 
 
 class StrategyUpdate(StrategyFields):
-    status: StatusName | None = None
+    status: UserStatusName | None = None
 
 
 class KeyConfigView(CamelModel):
@@ -143,7 +180,7 @@ class Deleted(CamelModel):
 
 
 class RunCreate(InputModel):
-    strategy_id: str = Field(min_length=1, max_length=128)
+    strategy_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
 
 
 class RunError(CamelModel):
