@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from arenabrain import cli
 from arenabrain.arena import cohorts, jobs, lineup, markets
 from arenabrain.cli import _load_commands, app
 from arenabrain.scheduler import crontab_trigger, registry
@@ -23,6 +25,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DATABASE_PATH", str(db))
     monkeypatch.setenv("SANDBOX", "true")
     monkeypatch.setenv("LOG_LEVEL", "error")
+    # Logs go to a stream that outlives CliRunner's (closed after each call): a logger left
+    # writing to a closed stream breaks whichever test logs next in this process.
+    real = cli.configure_logging
+    monkeypatch.setattr(
+        cli,
+        "configure_logging",
+        lambda level, secrets, stream=None: real(level, secrets, sys.__stderr__),
+    )
     _load_commands()
     return db
 

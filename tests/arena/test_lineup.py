@@ -31,10 +31,10 @@ from arenabrain.arena.models import (
 from arenabrain.arena.seed import DEFAULT_CONFIG_ID
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.errors import AppError
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.catalog import VISION, default_catalog, model, seed_openrouter_catalog
 from arenabrain.sandbox.openrouter import openrouter_state
-from arenabrain.web.errors import AppError
 
 GPT = CurrentSlot("openai-gpt--gpt-5.5", "GPT-5.5", "openai/gpt-5.5")
 OPUS = CurrentSlot(

@@ -23,6 +23,7 @@ from arenabrain.arena.models import Market, Position, SystemLog
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.errors import AppError
 from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.polymarket import (
@@ -37,7 +38,6 @@ from arenabrain.sandbox.polymarket import (
     resolve_market,
 )
 from arenabrain.settings import Settings
-from arenabrain.web.errors import AppError
 
 STORED_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$")
 

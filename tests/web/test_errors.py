@@ -4,7 +4,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from arenabrain.web.errors import Conflict, install_error_handlers
+from arenabrain.errors import Conflict
+from arenabrain.web.errors import install_error_handlers
 
 
 def app_with_failures(production: bool) -> FastAPI:

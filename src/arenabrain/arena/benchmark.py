@@ -33,7 +33,7 @@ from arenabrain.arena.read_models import iso, row_dict
 from arenabrain.arena.system_logs import log_event
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
-from arenabrain.web.errors import AppError, Conflict, NotFound
+from arenabrain.errors import AppError, Conflict, NotFound
 
 DEFAULT_METHODOLOGY = "v2"
 RECENT_CONFIGS = 12

@@ -12,7 +12,7 @@ from arenabrain.arena import cohorts, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
 from arenabrain.cli import JsonFlag, app, run_with_context, show
 from arenabrain.context import Context
-from arenabrain.web.errors import AppError
+from arenabrain.errors import AppError
 
 MARKET_COLUMNS = ("polymarket_id", "question", "status", "current_price", "volume")
 

@@ -39,7 +39,7 @@ from arenabrain.arena.read_models import decode_json, iso
 from arenabrain.arena.system_logs import log_event
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
-from arenabrain.web.errors import AppError, NotFound
+from arenabrain.errors import AppError, NotFound
 
 CATALOG_FAILED = "OpenRouter model lineup check failed"
 GLOBAL_EXCLUDED = (

@@ -38,7 +38,7 @@ from arenabrain.clients.polymarket import (
 )
 from arenabrain.context import Context
 from arenabrain.db.timestamps import to_text
-from arenabrain.web.errors import AppError
+from arenabrain.errors import AppError
 
 UPSERT_BATCH = 1000
 # PostgreSQL advisory lock taken by every market upsert transaction (any fixed 64-bit key).

@@ -26,7 +26,7 @@ from arenabrain.arena.models import Cohort, Market
 from arenabrain.arena.weeks import decision_week, elapsed_week_number
 from arenabrain.context import Context
 from arenabrain.db.timestamps import from_text, to_text
-from arenabrain.web.errors import NotFound
+from arenabrain.errors import NotFound
 
 INITIAL_BALANCE = 10000.0
 FALLBACK_COLOR = "#94A3B8"

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
+from arenabrain.errors import AppError
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
-from arenabrain.web.errors import AppError, TooManyRequests, error_body
+from arenabrain.web.errors import ANSWERED, error_response
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"}
 
@@ -29,17 +29,8 @@ class NoStoreRoute(APIRoute):
         async def no_store(request: Request) -> Response:
             try:
                 response = await handler(request)
-            except AppError as exc:
-                headers = (
-                    {"Retry-After": str(exc.retry_after)}
-                    if isinstance(exc, TooManyRequests)
-                    else None
-                )
-                response = JSONResponse(
-                    error_body(exc.message, exc.status_code, **exc.extra),
-                    exc.status_code,
-                    headers=headers,
-                )
+            except ANSWERED as exc:
+                response = error_response(request, exc)
             response.headers.update(NO_STORE)
             return response
 
