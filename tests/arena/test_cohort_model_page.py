@@ -20,7 +20,7 @@ from arenabrain.arena.models import (
     Position,
     Trade,
 )
-from arenabrain.arena.read_models import agent_rank, position_outcome
+from arenabrain.arena.read_models.cohort_model import agent_rank, position_outcome
 from arenabrain.clock import FrozenClock
 from tests.conftest import cron_headers
 

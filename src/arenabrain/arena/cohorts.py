@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.arena.benchmark import config_slots, default_config
+from arenabrain.arena.decision_window import decision_threshold
 from arenabrain.arena.models import (
     Agent,
     BenchmarkConfig,
@@ -29,7 +30,6 @@ from arenabrain.arena.models import (
     ModelFamily,
     Position,
 )
-from arenabrain.arena.read_models import decision_threshold
 from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.weeks import in_start_window, week_start
 from arenabrain.context import Context

@@ -35,8 +35,8 @@ from arenabrain.arena.benchmark import (
     slugify,
 )
 from arenabrain.arena.models import ModelFamily, ModelLineupReview, ModelRelease
-from arenabrain.arena.read_models import decode_json, iso
-from arenabrain.arena.system_logs import log_event
+from arenabrain.arena.system_logs import Severity, log_event
+from arenabrain.arena.wire import decode_json, iso
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
 from arenabrain.errors import AppError, NotFound
@@ -330,7 +330,7 @@ async def run_lineup_review(ctx: Context) -> dict[str, Any]:
             families, current = await current_lineup(session)
         candidates = review_lineup(families, current, catalog)
     except CatalogError as exc:
-        review = ModelLineupReview(
+        failed = ModelLineupReview(
             id=review_id,
             status="failed",
             checked_at=now,
@@ -339,16 +339,13 @@ async def run_lineup_review(ctx: Context) -> dict[str, Any]:
             error_message=str(exc),
             created_at=now,
         )
-        async with ctx.db.write() as session:
-            session.add(review)
-            await log_event(
-                session,
-                "admin_model_lineup_review_failed",
-                {"review_id": review_id, "error": str(exc)},
-                "error",
-                now,
-            )
-        return review_summary(review)
+        return await _store_review(
+            ctx,
+            failed,
+            "admin_model_lineup_review_failed",
+            {"review_id": review_id, "error": str(exc)},
+            "error",
+        )
     count = sum(1 for c in candidates if c["decision"] != "unchanged")
     status = "open" if count else "no_changes"
     review = ModelLineupReview(
@@ -361,15 +358,22 @@ async def run_lineup_review(ctx: Context) -> dict[str, Any]:
         ),
         created_at=now,
     )
+    logged = {"review_id": review_id, "status": status, "candidate_count": count}
+    severity: Severity = "warning" if status == "open" else "info"
+    return await _store_review(ctx, review, "admin_model_lineup_review_checked", logged, severity)
+
+
+async def _store_review(
+    ctx: Context,
+    review: ModelLineupReview,
+    event: str,
+    logged: Mapping[str, Any],
+    severity: Severity,
+) -> dict[str, Any]:
+    """Write a new review and its log line in one unit of work; returns its summary."""
     async with ctx.db.write() as session:
         session.add(review)
-        await log_event(
-            session,
-            "admin_model_lineup_review_checked",
-            {"review_id": review_id, "status": status, "candidate_count": count},
-            "warning" if status == "open" else "info",
-            now,
-        )
+        await log_event(session, event, logged, severity, review.checked_at)
     return review_summary(review)
 
 

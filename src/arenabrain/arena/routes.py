@@ -128,7 +128,7 @@ async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
 @admin_no_store("GET", "/api/admin/benchmark")
 async def benchmark_route(ctx: ContextDep) -> dict[str, Any]:
     """Families, releases, recent configs, the default config and the latest review."""
-    return await benchmark.benchmark_overview(ctx)
+    return await read_models.benchmark_overview(ctx)
 
 
 @admin_no_store("POST", "/api/admin/benchmark/releases")
