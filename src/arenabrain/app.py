@@ -19,7 +19,9 @@ from arenabrain.scheduler import Scheduler
 from arenabrain.settings import Settings, load_settings
 from arenabrain.web import admin_session, health
 from arenabrain.web.access_log import AccessLogMiddleware
+from arenabrain.web.body_limit import BodyLimitMiddleware
 from arenabrain.web.errors import install_error_handlers
+from arenabrain.web.json_bodies import JsonBodyMiddleware
 
 # Each domain contributes `routes.router` and registers its jobs when `jobs` is imported.
 DOMAINS = {"arena": "arenabrain.arena", "credits": "arenabrain.credits"}
@@ -95,6 +97,10 @@ def create_app(
         routes = _optional_module(f"{package}.routes")
         if routes is not None:
             app.include_router(routes.router)
+    # The last added runs first: the access line sees every answer, the size limit runs before
+    # anything reads the body, and the JSON check before any route parses it.
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     if settings.sandbox:
         app.add_middleware(SandboxHeaderMiddleware)

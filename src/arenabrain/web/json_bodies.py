@@ -1,0 +1,123 @@
+"""Every request body is checked once, before any route reads it: it must be JSON that Python
+reads safely, or the request is answered 400 with the standard error body.
+
+Routes parse their bodies in two ways (FastAPI's body parameters, and a few hand parsers that
+call `request.json()`); both trust `json.loads`, which raises `RecursionError` on deep nesting,
+`ValueError` on integers of more than 4300 digits, and accepts `NaN`, `Infinity` and numbers
+that overflow to `inf`. Checking here keeps all of that out of every route at once. The check
+refuses:
+
+- bytes that are not UTF-8 JSON, or malformed JSON (with the parser's position);
+- nesting deeper than `MAX_JSON_DEPTH` (no body of this API nests more than a few levels);
+- `NaN`, `Infinity`, numbers that overflow a float and integers too long to read, naming the
+  place in the body where they appear.
+
+Form bodies (no route takes one today) are left to their parser. The body is read once and
+handed on unchanged; its size is bounded by `BodyLimitMiddleware`, which runs outside this."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arenabrain.web.errors import error_body
+
+MAX_JSON_DEPTH = 32
+MAX_INTEGER_DIGITS = 100  # far beyond any id, count or amount; Python reads at most 4300
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class _Unusable:
+    """A JSON value Python would read into something no route can use, and why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _constant(text: str) -> _Unusable:
+    return _Unusable(f"{text} is not a JSON number")
+
+
+def _float(text: str) -> float | _Unusable:
+    value = float(text)
+    return value if math.isfinite(value) else _Unusable(f"{text[:20]} is not a finite JSON number")
+
+
+def _int(text: str) -> int | _Unusable:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return _Unusable(f"a JSON integer of more than {MAX_INTEGER_DIGITS} digits")
+    return int(text)
+
+
+def json_body_problem(body: bytes) -> str | None:
+    """Why `body` is not a JSON document routes can read safely, or None (also for no body)."""
+    if not body.strip():
+        return None
+    try:
+        value = json.loads(body, parse_constant=_constant, parse_float=_float, parse_int=_int)
+    except RecursionError:
+        return f"JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+    except UnicodeDecodeError:
+        return "Request body is not UTF-8 JSON"
+    except json.JSONDecodeError as exc:
+        return f"Malformed JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    return _structure_problem(value)
+
+
+def _structure_problem(value: Any) -> str | None:
+    # Iterative, so checking depth cannot itself run out of stack.
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(value, 1, ())]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, _Unusable):
+            where = ".".join(path)
+            return f"{where}: {item.reason}" if where else item.reason
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"JSON body nests deeper than {MAX_JSON_DEPTH} levels"
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((child, depth + 1, (*path, str(key)[:64])) for key, child in pairs)
+    return None
+
+
+class JsonBodyMiddleware:
+    """Reads each request body once, answers 400 when `json_body_problem` finds one, and
+    otherwise replays the body to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = Headers(scope=scope).get("content-type", "")
+        if scope["type"] != "http" or content_type.startswith(FORM_TYPES):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending the whole body
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = json_body_problem(body)
+        if problem is not None:
+            response = JSONResponse(error_body(problem, 400), 400)
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: wait for the disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
