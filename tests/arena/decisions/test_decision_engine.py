@@ -19,7 +19,7 @@ from tests.arena.decisions.support import (
     seed_cohort,
 )
 
-from arenabrain.arena.decisions import claims, engine
+from arenabrain.arena.decisions import claims, engine, loading
 from arenabrain.arena.decisions.engine import run_decisions
 from arenabrain.arena.execution import accounting_problems
 from arenabrain.arena.models import Agent, ApiCost, Decision, Market, SystemLog, Trade
@@ -369,13 +369,13 @@ async def test_top_markets_are_loaded_once_per_run(
     for number in (2, 3):
         await seed_cohort(arena.ctx, number=number, started_at=SUNDAY - timedelta(days=7 * number))
     calls = []
-    original = engine.top_markets
+    original = loading.top_markets
 
     async def counting(session: Any, n: int) -> Any:
         calls.append(n)
         return await original(session, n)
 
-    monkeypatch.setattr(engine, "top_markets", counting)
+    monkeypatch.setattr(loading, "top_markets", counting)
     await run_decisions(arena.ctx)
     assert calls == [500]
 

@@ -18,13 +18,13 @@ Each agent is its own unit of work:
    checking the claim is still this run's; anything that fails on the way marks the row ERROR
    so the next run asks again.
 
+What a run reads (cohorts, markets, agents, portfolios, CLOB prices) comes from `loading`.
 Durations (the budget, `duration_ms`) use the event loop's monotonic clock; every timestamp
 written comes from the injected clock."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,31 +35,23 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.arena import cohorts
-from arenabrain.arena.decisions import claims, prompts
+from arenabrain.arena.decisions import claims, loading, prompts
+from arenabrain.arena.decisions.loading import AgentRef, CohortRef
 from arenabrain.arena.decisions.parser import ParsedDecision, default_hold, parse_decision
 from arenabrain.arena.execution import (
     ExecutionReport,
-    Lineage,
-    dec,
     execute_bets,
     execute_sells,
-    side_prices,
-    token_ids,
 )
-from arenabrain.arena.markets import stored_side_price, top_active_markets
 from arenabrain.arena.models import (
-    Agent,
     ApiCost,
-    BenchmarkConfigModel,
     Cohort,
     Decision,
-    Market,
-    Position,
 )
 from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.weeks import decision_week
-from arenabrain.clients.openrouter_chat import ChatResult, OpenRouterChatError, Prices, complete
-from arenabrain.clients.polymarket import PolymarketError, polymarket_client
+from arenabrain.clients.openrouter_chat import ChatResult, OpenRouterChatError, complete
+from arenabrain.clients.polymarket import PolymarketError
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
 
@@ -77,25 +69,6 @@ class LostClaim(Exception):
 
 
 # --- what a run works on -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CohortRef:
-    id: str
-    number: int
-    started_at: datetime
-
-
-@dataclass(frozen=True)
-class AgentRef:
-    id: str
-    cohort_id: str
-    model_id: str  # the legacy model id (api_costs.model_id, results)
-    display_name: str
-    openrouter_id: str
-    prices: Prices
-    status: str
-    lineage: Lineage
 
 
 @dataclass
@@ -180,14 +153,14 @@ async def _run(ctx: Context, started: float) -> dict[str, Any]:
             .select_from(Cohort)
             .where(Cohort.status == "active", Cohort.is_archived == 0)
         )
-        eligible = await eligible_cohorts(session, settings.decision_cohort_limit)
-        markets = await top_markets(session, settings.top_markets_count)
-    lines = tuple(market_line(m) for m in markets)
+        eligible = await loading.eligible_cohorts(session, settings.decision_cohort_limit)
+        markets = await loading.top_markets(session, settings.top_markets_count)
+    lines = tuple(loading.market_line(m) for m in markets)
     runs: list[CohortRun] = []
     for cohort in eligible:
         try:
             async with ctx.db.read() as session:
-                agents = await cohort_agents(session, cohort.id)
+                agents = await loading.decision_agents(session, cohort.id)
             runs.append(CohortRun(cohort, decision_week(cohort.started_at, now), agents))
         except Exception as exc:
             async with ctx.db.write() as session:
@@ -419,14 +392,14 @@ async def _decide(
     work: _Work,
 ) -> AgentResult:
     async with ctx.db.read() as session:
-        cash, positions = await portfolio(session, agent.id)
+        cash, positions = await loading.portfolio(session, agent.id)
     work.user_prompt = prompts.user_prompt(
         prompts.PromptInput(ctx.clock.now().date(), week, cash, positions, markets)
     )
     parsed = await _ask(ctx, agent, system, cash, work)
     prices: dict[tuple[str, str], Decimal | None] = {}
     if parsed.action in ("BET", "SELL"):
-        prices = await execution_prices(ctx, parsed)
+        prices = await loading.execution_prices(ctx, parsed)
     async with ctx.db.write() as session:
         now = ctx.clock.now()
         if not await claims.still_held(session, claim):
@@ -555,7 +528,11 @@ def _fallback_error(action: str, report: ExecutionReport) -> str:
 
 
 async def record_cost(
-    session: AsyncSession, decision_id: str, agent: AgentRef, attempts: Attempts, now: datetime
+    session: AsyncSession,
+    decision_id: str,
+    agent: AgentRef,
+    attempts: Attempts,
+    now: datetime,
 ) -> None:
     """Upsert the decision's `api_costs` row: every attempt's tokens and cost, not the last only."""
     values = {
@@ -625,7 +602,7 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-# --- loading -------------------------------------------------------------------------------
+# --- the cohort this run may start ----------------------------------------------------------
 
 
 async def bootstrap_cohort(ctx: Context) -> dict[str, Any] | None:
@@ -635,137 +612,3 @@ async def bootstrap_cohort(ctx: Context) -> dict[str, Any] | None:
     if not start.success or start.cohort is None:
         return None
     return {"cohort_id": start.cohort.id, "cohort_number": start.cohort.cohort_number}
-
-
-async def eligible_cohorts(session: AsyncSession, limit: int) -> list[CohortRef]:
-    """Active, unarchived cohorts among the newest `limit` cohort numbers, newest first."""
-    rows = await cohorts.decision_eligible_cohorts(session, limit)
-    return [CohortRef(row.id, row.cohort_number, row.started_at) for row in rows]
-
-
-async def top_markets(session: AsyncSession, count: int) -> list[Market]:
-    """The markets every agent of the run is shown (loaded once per run)."""
-    return await top_active_markets(session, count)
-
-
-async def cohort_agents(session: AsyncSession, cohort_id: str) -> list[AgentRef]:
-    """A cohort's agents with their frozen slot (model to call, prices), richest first."""
-    rows = await session.execute(
-        select(Agent, BenchmarkConfigModel)
-        .join(BenchmarkConfigModel, BenchmarkConfigModel.id == Agent.benchmark_config_model_id)
-        .where(Agent.cohort_id == cohort_id)
-        .order_by(Agent.cash_balance.desc(), BenchmarkConfigModel.slot_order)
-    )
-    agents = []
-    for agent, slot in rows.all():
-        if (
-            slot.input_price_per_million_snapshot is None
-            or slot.output_price_per_million_snapshot is None
-        ):
-            raise ValueError(f"Agent {agent.id} is missing frozen pricing snapshots")
-        agents.append(
-            AgentRef(
-                id=agent.id,
-                cohort_id=agent.cohort_id,
-                model_id=agent.model_id,
-                display_name=slot.family_display_name_snapshot,
-                openrouter_id=slot.openrouter_id_snapshot,
-                prices=Prices(
-                    dec(slot.input_price_per_million_snapshot),
-                    dec(slot.output_price_per_million_snapshot),
-                ),
-                status=agent.status,
-                lineage=Lineage(agent.family_id, agent.release_id, agent.benchmark_config_model_id),
-            )
-        )
-    return agents
-
-
-def market_line(market: Market) -> prompts.MarketLine:
-    outcomes = _json(market.outcomes)
-    current = _json(market.current_prices)
-    return prompts.MarketLine(
-        id=market.id,
-        question=market.question,
-        category=market.category,
-        market_type=market.market_type,
-        close_date=market.close_date.date().isoformat(),
-        volume=market.volume,
-        yes_price=market.current_price,
-        outcomes=tuple(str(o) for o in outcomes) if isinstance(outcomes, list) else (),
-        outcome_prices={str(k): float(v) for k, v in current.items() if _is_price(v)}
-        if isinstance(current, dict)
-        else None,
-    )
-
-
-async def portfolio(
-    session: AsyncSession, agent_id: str
-) -> tuple[Decimal, list[prompts.PositionLine]]:
-    """The agent's cash and open positions as the prompt shows them (newest first)."""
-    agent = await session.get(Agent, agent_id)
-    if agent is None:
-        raise ValueError("Agent not found")
-    rows = await session.execute(
-        select(Position, Market)
-        .join(Market, Market.id == Position.market_id)
-        .where(Position.agent_id == agent_id, Position.status == "open")
-        .order_by(Position.opened_at.desc(), Position.id)
-    )
-    lines = []
-    for position, market in rows.all():
-        lines.append(
-            prompts.PositionLine(
-                id=position.id,
-                question=market.question,
-                side=position.side,
-                shares=position.shares,
-                avg_entry_price=position.avg_entry_price,
-                total_cost=position.total_cost,
-                current_value=position.current_value,
-                current_price=stored_side_price(market, position.side),
-                sellable=market.status == "active",
-            )
-        )
-    return dec(agent.cash_balance), lines
-
-
-async def execution_prices(
-    ctx: Context, parsed: ParsedDecision
-) -> dict[tuple[str, str], Decimal | None]:
-    """Validated CLOB prices for every market a BET or SELL names (missing ones asked twice)."""
-    async with ctx.db.read() as session:
-        if parsed.action == "BET":
-            ids = [b.market_id for b in parsed.bets]
-        else:
-            ids = list(
-                await session.scalars(
-                    select(Position.market_id).where(
-                        Position.id.in_([s.position_id for s in parsed.sells])
-                    )
-                )
-            )
-        markets = (
-            list(await session.scalars(select(Market).where(Market.id.in_(ids)))) if ids else []
-        )
-    if not markets:
-        return {}
-    client = polymarket_client(ctx)
-    midpoints = await client.midpoints(token_ids(markets))
-    missing = [t for t in token_ids(markets) if t not in midpoints]
-    if missing:
-        midpoints = {**midpoints, **await client.midpoints(missing)}
-    return side_prices(markets, midpoints)
-
-
-def _json(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _is_price(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
