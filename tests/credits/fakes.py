@@ -1,9 +1,14 @@
 """Small in-memory fakes of the CreditBrain ports, sharing one little "chain".
 
-Each fake counts its calls, can fail an operation before it happens (`fail_next`), and can
-crash right after an operation's side effect happened (`crash_after`), which simulates the
+Each fake counts its calls, can fail an operation before it happens (`fail_next`), can lose
+the answer of an operation whose effect happened (`lose`: a timeout or 5xx after the fact), and
+can crash right after an operation's side effect happened (`crash_after`), which simulates the
 process dying between an external side effect and our record of it. `Crash` is a
-BaseException, so it passes through the runner's error handling like a real process death."""
+BaseException, so it passes through the runner's error handling like a real process death.
+
+The chain is no kinder than Solana: a second send of a landed transaction is refused in
+preflight as "already processed" (checked after the blockhash, which may have expired by then),
+and what a claim moved is measured from the landed transaction (`lamports_received`)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from arenabrain.credits.ports import (
     CreatedKey,
     Credits,
     OpenRouterKey,
+    RpcError,
     SignatureStatus,
     SwapQuote,
     SwapTransaction,
@@ -53,14 +59,24 @@ class Faults:
         self.fail_next: dict[str, list[BaseException]] = {}
         self.crash_after: Counter[str] = Counter()
         self.crash_on: dict[str, set[int]] = {}
+        self.lost: dict[str, list[BaseException]] = {}
+        self.lost_on: dict[str, dict[int, BaseException]] = {}
+        self.fail_on: dict[str, dict[int, BaseException]] = {}
 
     def enter(self, op: str) -> None:
         self.calls[op] += 1
+        if self.calls[op] in self.fail_on.get(op, {}):
+            raise self.fail_on[op].pop(self.calls[op])
         queue = self.fail_next.get(op)
         if queue:
             raise queue.pop(0)
 
     def leave(self, op: str) -> None:
+        lost = self.lost.get(op)
+        if lost:
+            raise lost.pop(0)
+        if self.calls[op] in self.lost_on.get(op, {}):
+            raise self.lost_on[op].pop(self.calls[op])
         if self.crash_after[op] > 0:
             self.crash_after[op] -= 1
             raise Crash(op)
@@ -70,6 +86,18 @@ class Faults:
 
     def fail(self, op: str, *errors: BaseException) -> None:
         self.fail_next.setdefault(op, []).extend(errors)
+
+    def fail_at(self, op: str, call: int, error: BaseException) -> None:
+        """The `call`-th call (1-based) of `op` fails with `error` before it has any effect."""
+        self.fail_on.setdefault(op, {})[call] = error
+
+    def lose(self, op: str, *errors: BaseException) -> None:
+        """The next calls of `op` take effect, then fail with these errors (answer lost)."""
+        self.lost.setdefault(op, []).extend(errors)
+
+    def lose_at(self, op: str, call: int, error: BaseException) -> None:
+        """The `call`-th call (1-based) of `op` takes effect, then fails with `error`."""
+        self.lost_on.setdefault(op, {})[call] = error
 
     def crash(self, op: str, times: int = 1) -> None:
         self.crash_after[op] += times
@@ -83,6 +111,20 @@ def transient(upstream: str, message: str = "503 Service Unavailable") -> Upstre
     return UpstreamError(upstream, message, status=503, transient=True)
 
 
+def timed_out(upstream: str, what: str = "request") -> UpstreamError:
+    return UpstreamError(upstream, f"{what} timed out", transient=True)
+
+
+def preflight(reason: str, err: Any) -> RpcError:
+    """The node's refusal of a send, as the Solana client raises it."""
+    return RpcError(
+        "solana",
+        -32002,
+        f"Transaction simulation failed: {reason}",
+        {"err": err, "logs": [], "accounts": None, "unitsConsumed": 0, "returnData": None},
+    )
+
+
 @dataclass
 class Chain:
     """Landed signatures, balances and the block height of a tiny pretend Solana."""
@@ -91,8 +133,12 @@ class Chain:
     statuses: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     usdc: Counter[str] = field(default_factory=Counter)
-    effects: dict[str, Any] = field(default_factory=dict)  # tx text -> callable on landing
+    # tx text -> callable on landing: returns {account: lamports moved}, or an error text
+    # when the program refuses (the transaction lands failed)
+    effects: dict[str, Any] = field(default_factory=dict)
     land_as: dict[str, str] = field(default_factory=dict)  # tx text -> forced outcome
+    valid_until: dict[str, int] = field(default_factory=dict)  # tx text -> last valid height
+    received: dict[str, Counter[str]] = field(default_factory=dict)  # signature -> moved
 
 
 class FakeSigner:
@@ -131,15 +177,23 @@ class FakeSolana:
         tx = wire.decode()
         signature = f"sig-{tx}"
         self.sent.append(signature)
+        if self.chain.height > self.chain.valid_until.get(tx, self.chain.height):
+            raise preflight("Blockhash not found", "BlockhashNotFound")
+        if signature in self.chain.statuses:  # landed before: refused, and nothing moves
+            raise preflight("This transaction has already been processed", "AlreadyProcessed")
         outcome = self.chain.land_as.get(tx, "confirmed")
-        if outcome == "confirmed" and signature not in self.chain.statuses:
+        error = "InstructionError"
+        if outcome == "confirmed":
             effect = self.chain.effects.get(tx)
-            if effect is not None:
-                effect()
+            moved = effect() if effect is not None else {}
+            if isinstance(moved, str):
+                outcome, error = "failed", moved
+            else:
+                self.chain.received[signature] = Counter(moved)
         if outcome != "never":
-            self.chain.statuses.setdefault(signature, outcome)
+            self.chain.statuses[signature] = outcome
             if outcome == "failed":
-                self.chain.errors[signature] = "InstructionError"
+                self.chain.errors[signature] = error
         self.faults.leave("send_transaction")
         return signature
 
@@ -156,6 +210,14 @@ class FakeSolana:
             return SignatureStatus(signature, "unknown", "expired: block height exceeded")
         return status
 
+    async def lamports_received(self, signature: str, account: str) -> int:
+        self.faults.enter("lamports_received")
+        if self.chain.statuses.get(signature, "unknown") == "unknown":
+            raise UpstreamError(
+                "solana", f"getTransaction found no landed transaction {signature}", transient=True
+            )
+        return self.chain.received.get(signature, Counter())[account]
+
     async def balance_lamports(self, owner: str) -> int:
         return 10**9
 
@@ -170,14 +232,19 @@ class FakeSolana:
 
 
 class FakeBags:
-    """Claimable positions that drop to zero once their last claim transaction lands, and
-    SOL→USDC quotes at a fixed price whose swaps deliver a little less than quoted."""
+    """Claimable positions released part by part as their claim transactions land, and
+    SOL→USDC quotes at a fixed price whose swaps deliver a little less than quoted.
+
+    `claimable` holds one pool position per mint; `fee_vaults` a custom fee vault position per
+    mint, which may share its mint with a pool position. Like `claim-txs/v3`, a claim request
+    for a mint answers the transactions of every position of that mint."""
 
     def __init__(self, chain: Chain, owner: str = OWNER) -> None:
         self.chain = chain
         self.owner = owner
         self.faults = Faults()
-        self.claimable: dict[str, int] = {}  # mint -> lamports
+        self.claimable: dict[str, int] = {}  # mint -> lamports (pool positions)
+        self.fee_vaults: dict[str, int] = {}  # mint -> lamports (fee-share V2 positions)
         self.txs_per_position = 1
         self.usdc_per_sol = Decimal(150)
         self.delivered_ratio = Decimal("0.995")  # what the swap really delivers vs the quote
@@ -188,23 +255,41 @@ class FakeBags:
     async def claimable_positions(self, wallet: str) -> list[ClaimablePosition]:
         self.faults.enter("claimable_positions")
         assert wallet == self.owner
-        return [
+        pools = [
             ClaimablePosition(base_mint=m, kind="standard", claimable_lamports=v)
             for m, v in sorted(self.claimable.items())
         ]
+        vaults = [
+            ClaimablePosition(base_mint=m, kind="fee_share_v2", claimable_lamports=v)
+            for m, v in sorted(self.fee_vaults.items())
+        ]
+        return pools + vaults
 
     async def claim_transactions(self, fee_claimer: str, token_mint: str) -> list[ClaimTransaction]:
         self.faults.enter("claim_transactions")
-        if token_mint in self.empty_mints or not self.claimable.get(token_mint):
+        if token_mint in self.empty_mints:
             return []
         batch = next(self._serial)
         txs = []
-        for index in range(self.txs_per_position):
-            text = f"claim-{token_mint[:6]}-{batch}-{index}"
-            if index == self.txs_per_position - 1:
-                self.chain.effects[text] = lambda m=token_mint: self.claimable.__setitem__(m, 0)
-            txs.append(ClaimTransaction(text, "blockhash", self.chain.height + 150))
+        for book in (self.claimable, self.fee_vaults):
+            total = book.get(token_mint, 0)
+            count = self.txs_per_position
+            parts = [total // count + (1 if i < total % count else 0) for i in range(count)]
+            for part in parts if total > 0 else []:
+                text = f"claim-{token_mint[:6]}-{batch}-{len(txs)}"
+                self.chain.effects[text] = self._release(book, token_mint, part)
+                self.chain.valid_until[text] = self.chain.height + 150
+                txs.append(ClaimTransaction(text, "blockhash", self.chain.height + 150))
         return txs
+
+    def _release(self, book: dict[str, int], mint: str, lamports: int) -> Any:
+        def land() -> dict[str, int] | str:
+            if book.get(mint, 0) < lamports:
+                return "InstructionError: custom program error 6004 (nothing to claim)"
+            book[mint] -= lamports
+            return {self.owner: lamports}
+
+        return land
 
     async def trade_quote(
         self, input_mint: str, output_mint: str, amount: int, slippage_bps: int
@@ -225,9 +310,13 @@ class FakeBags:
         assert user_public_key == self.owner
         text = f"swap-{quote.request_id}"
         delivered = int(quote.out_amount * self.delivered_ratio)
-        self.chain.effects[text] = lambda: self.chain.usdc.__setitem__(
-            user_public_key, self.chain.usdc[user_public_key] + delivered
-        )
+
+        def land() -> dict[str, int]:
+            self.chain.usdc[user_public_key] += delivered
+            return {user_public_key: -quote.in_amount}
+
+        self.chain.effects[text] = land
+        self.chain.valid_until[text] = self.chain.height + 150
         return SwapTransaction(text, self.chain.height + 150)
 
 

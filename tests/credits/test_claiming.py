@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from arenabrain.credits import runs
 from arenabrain.credits.models import ClaimTransaction
-from arenabrain.credits.phases.claiming import select_positions
+from arenabrain.credits.phases.claiming import select_claims
 from arenabrain.credits.ports import ClaimablePosition
 from arenabrain.credits.upstreams import CLIENTS
 from tests.credits.conftest import make_strategy
@@ -31,12 +31,18 @@ def pos(mint: str, lamports: int) -> ClaimablePosition:
         ([("a", 5), ("b", 3), ("c", 2)], 4, ["b"]),
         ([("a", 5), ("b", 5), ("c", 0)], 5, ["a"]),  # ties by mint; zero positions ignored
         ([("a", 5)], 0, []),
+        # Positions of one mint are claimed by one request, so they are taken together.
+        ([("a", 3), ("b", 4), ("a", 2)], 6, ["a"]),
+        ([("a", 3), ("b", 4), ("a", 2)], 4, ["b"]),  # a's 5 does not fit, b's 4 does
+        ([("a", 3), ("b", 4), ("a", 2)], 9, ["a", "b"]),
     ],
 )
-def test_greedy_claim_cap(positions, cap, chosen) -> None:
-    selection = select_positions([pos(m, v) for m, v in positions], cap)
-    assert [p.base_mint for p in selection.chosen] == chosen
+def test_greedy_claim_cap_over_mints(positions, cap, chosen) -> None:
+    selection = select_claims([pos(m, v) for m, v in positions], cap)
+    assert [c.mint for c in selection.chosen] == chosen
     assert selection.lamports <= cap
+    kept = [c.mint for c in selection.chosen + selection.left_for_later]
+    assert sorted(kept) == sorted({m for m, v in positions if v > 0})
 
 
 async def claim_rows(ctx):

@@ -99,10 +99,13 @@ def error_code(exc: BaseException) -> str:
 
 
 async def confirmation(pc: PhaseContext, kind: str, signature: str, lvbh: int) -> Any:
-    """Wait for a sent transaction (the client polls until it lands or expires).
+    """Wait for a sent (or perhaps sent) transaction: its status on chain decides (the client
+    polls until it lands or its blockhash expires).
 
-    An outcome still unknown when the client gives up is not retried here: the phase fails
-    with `<KIND>_TX_UNCONFIRMED` and the recorded signature is checked again on resume."""
+    An outcome still unknown when the client gives up, or when the RPC cannot be asked (a
+    transient error, an open breaker), is not retried here: the phase fails with
+    `<KIND>_TX_UNCONFIRMED` and the recorded signature is checked again on resume."""
+    from arenabrain.credits.breakers import BreakerOpen
     from arenabrain.credits.ports import UpstreamError
 
     solana = pc.clients.solana
@@ -114,7 +117,7 @@ async def confirmation(pc: PhaseContext, kind: str, signature: str, lvbh: int) -
             what=f"confirm {kind.lower()}",
         )
     except UpstreamError as exc:
-        if not exc.transient:
+        if not exc.transient and not isinstance(exc, BreakerOpen):
             raise
         raise PhaseFailure(
             f"{kind}_TX_UNCONFIRMED",

@@ -1,18 +1,26 @@
-"""CLAIMING: claim the owner's Bags fee positions, one transaction at a time.
+"""CLAIMING: claim the owner's Bags fee positions, one token mint at a time.
 
 1. PARTNER_FEES is not implemented: the phase fails with NOT_IMPLEMENTED instead of silently
    claiming something else.
 2. Signatures recorded by an earlier attempt of this run are checked on chain first:
    confirmed ones count, failed or expired ones (the chain is past their last valid block
-   height) mean their position is fetched and claimed again.
-3. Threshold: the claimable total must reach the strategy's threshold (a total equal to it
-   claims). MAX_CLAIMABLE_SOL_PER_RUN caps the run: positions are taken largest first
-   (ties by mint) while they fit under the cap; one that does not fit is left for a later run.
+   height) mean their mint is fetched and claimed again.
+3. Positions are grouped by token mint: `claim-txs/v3` is keyed by mint and answers the
+   transactions of every position of that token (a pool position and a custom fee vault), so
+   claims are requested once per mint and a mint's positions are selected together.
+   Threshold: the claimable total must reach the strategy's threshold (a total equal to it
+   claims). MAX_CLAIMABLE_SOL_PER_RUN caps the run: mints are taken largest first (ties by
+   mint) while they fit under the cap; one that does not fit is left for a later run.
 4. Each claim transaction is signed, recorded in `claim_transactions` (signature and last
    valid block height) before it is sent, then sent and confirmed; its confirmation is
    recorded at once. A crash at any point loses nothing and a resume never claims twice.
-   A position's lamports are counted on its last (vault-withdraw) transaction, and only once
-   it is confirmed (the anchor counted positions whose transaction list was empty, B24).
+   After a send whose outcome is not a clear rejection (a lost answer, a 5xx, "already
+   processed"), the recorded signature's status on chain decides (`phases.sending`).
+5. What the run credits is what its confirmed claim transactions moved to the claimer,
+   measured on chain (each transaction's meta: balance change plus the fee the claimer paid,
+   `SolanaPort.lamports_received`), not Bags' listed figure; `lamports_expected` keeps that
+   figure (on a set's last transaction) for comparison only. The fees the claimer pays are
+   the treasury's cost, as for every transaction it signs.
 
 DRY_RUN: positions are read and the selection is computed and audited; no claim transaction
 is requested, signed or sent.
@@ -35,7 +43,8 @@ from arenabrain.credits.phases.base import (
     PhaseOutcome,
     confirmation,
 )
-from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition, UpstreamError
+from arenabrain.credits.phases.sending import send_signed
+from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition
 from arenabrain.credits.ports import ClaimTransaction as ClaimTransactionPort
 from arenabrain.db.ids import new_id
 
@@ -44,34 +53,52 @@ OPEN = ("pending", "sent")
 STALE = "stale"
 EXPIRED_NOTE = "expired: never landed before its last valid block height"
 NOT_SENT = "not sent: an earlier transaction of its set did not land"
-ATTEMPTS_PER_POSITION = 2
+ATTEMPTS_PER_MINT = 2
+
+
+@dataclass(frozen=True)
+class MintClaim:
+    """Every claimable position of one token: one `claim-txs/v3` request claims them all."""
+
+    mint: str
+    positions: tuple[ClaimablePosition, ...]
+
+    @property
+    def lamports(self) -> int:
+        return sum(p.claimable_lamports for p in self.positions)
 
 
 @dataclass(frozen=True)
 class Selection:
-    chosen: tuple[ClaimablePosition, ...]
-    left_for_later: tuple[ClaimablePosition, ...]  # did not fit under the cap
+    chosen: tuple[MintClaim, ...]
+    left_for_later: tuple[MintClaim, ...]  # did not fit under the cap
 
     @property
     def lamports(self) -> int:
-        return sum(p.claimable_lamports for p in self.chosen)
+        return sum(c.lamports for c in self.chosen)
 
 
-def select_positions(positions: Sequence[ClaimablePosition], cap_lamports: int) -> Selection:
-    """Greedy under the cap: largest first (ties by mint), skipping any that would pass it."""
-    chosen: list[ClaimablePosition] = []
-    later: list[ClaimablePosition] = []
+def by_mint(positions: Sequence[ClaimablePosition]) -> list[MintClaim]:
+    """The positions with something to claim, grouped by token mint (in first-seen order)."""
+    groups: dict[str, list[ClaimablePosition]] = {}
+    for position in positions:
+        if position.claimable_lamports > 0:
+            groups.setdefault(position.base_mint, []).append(position)
+    return [MintClaim(mint, tuple(group)) for mint, group in groups.items()]
+
+
+def select_claims(positions: Sequence[ClaimablePosition], cap_lamports: int) -> Selection:
+    """Greedy under the cap over mints (a mint's positions are claimed together): largest
+    first (ties by mint), skipping any that would pass it."""
+    chosen: list[MintClaim] = []
+    later: list[MintClaim] = []
     room = max(0, cap_lamports)
-    ordered = sorted(
-        (p for p in positions if p.claimable_lamports > 0),
-        key=lambda p: (-p.claimable_lamports, p.base_mint),
-    )
-    for position in ordered:
-        if position.claimable_lamports <= room:
-            chosen.append(position)
-            room -= position.claimable_lamports
+    for claim in sorted(by_mint(positions), key=lambda c: (-c.lamports, c.mint)):
+        if claim.lamports <= room:
+            chosen.append(claim)
+            room -= claim.lamports
         else:
-            later.append(position)
+            later.append(claim)
     return Selection(tuple(chosen), tuple(later))
 
 
@@ -106,8 +133,8 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
     async with pc.ctx.db.read() as session:
         rows = await claim_rows(session, pc.run_id)
     confirmed = [r for r in rows if r.status == "confirmed"]
-    already = sum(r.lamports_expected for r in confirmed)
-    done_mints = {_mint(r.position_key) for r in confirmed if r.lamports_expected > 0}
+    already = await measured(pc, confirmed)
+    done_mints = finished_mints(rows)
 
     positions = await pc.guard.call(
         "bags", lambda: bags.claimable_positions(owner), what="claimable positions"
@@ -130,11 +157,11 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
                     "thresholdSol": sol(threshold),
                 },
             )
-    selection = select_positions(open_positions, cap - already)
+    selection = select_claims(open_positions, cap - already)
     base |= {
         "maxClaimableSol": sol(cap),
-        "positionsSelected": [p.base_mint for p in selection.chosen],
-        "positionsLeftForLaterRuns": [p.base_mint for p in selection.left_for_later],
+        "positionsSelected": [c.mint for c in selection.chosen],
+        "positionsLeftForLaterRuns": [c.mint for c in selection.left_for_later],
     }
     if pc.dry_run:
         return _result(
@@ -157,21 +184,21 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
     attempts = {r.position_key for r in rows}
     sent = 0
     empty: list[str] = []
-    partial = partially_claimed(rows)
-    for position in selection.chosen:
-        count = await claim_position(pc, position, attempts, partial.get(position.base_mint, 0))
+    for claim in selection.chosen:
+        count = await claim_mint(pc, claim, attempts)
         if count == 0:
-            empty.append(position.base_mint)
+            empty.append(claim.mint)
         sent += count
 
     async with pc.ctx.db.read() as session:
         rows = await claim_rows(session, pc.run_id)
     confirmed = [r for r in rows if r.status == "confirmed"]
-    claimed = sum(r.lamports_expected for r in confirmed)
+    claimed = await measured(pc, confirmed)
     last = confirmed[-1].signature if confirmed else None
     details = {
         **base,
         "claimedSol": sol(claimed),
+        "listedSol": sol(selection.lamports),
         "transactionsSent": sent,
         "transactionsConfirmed": len(confirmed),
         "positionsWithoutTransactions": empty,
@@ -179,44 +206,52 @@ async def claiming(pc: PhaseContext) -> PhaseOutcome:
     return _result(claimed, last, details)
 
 
-def partially_claimed(rows: Sequence[ClaimRow]) -> dict[str, int]:
-    """Positions an earlier attempt of this run claimed in part (an intermediate transaction
-    confirmed, the last one did not): mint -> the total that attempt expected to claim."""
-    moved = {_mint(r.position_key) for r in rows if r.status == "confirmed"}
-    expected: dict[str, int] = {}
+def finished_mints(rows: Sequence[ClaimRow]) -> set[str]:
+    """Mints an earlier attempt of this run claimed completely (every transaction of one of
+    its sets confirmed). A set confirmed only in part leaves its mint open: Bags reports the
+    rest, and each confirmed transaction is counted by what it moved."""
+    sets: dict[str, list[str]] = {}
     for row in rows:
-        mint = _mint(row.position_key)
-        if mint in moved and row.lamports_expected > 0 and row.status != "confirmed":
-            expected[mint] = max(expected.get(mint, 0), row.lamports_expected)
-    return expected
+        sets.setdefault(row.position_key, []).append(row.status)
+    return {_mint(key) for key, states in sets.items() if all(s == "confirmed" for s in states)}
 
 
-async def claim_position(
-    pc: PhaseContext, position: ClaimablePosition, attempts: set[str], partial: int = 0
-) -> int:
-    """Claim one position; a stale transaction set (expired blockhash) is fetched afresh
-    once. Returns how many transactions were sent (0: Bags returned none).
+async def measured(pc: PhaseContext, confirmed: Sequence[ClaimRow]) -> int:
+    """What these confirmed claim transactions moved to the claimer, read from the chain."""
+    solana = pc.clients.solana
+    owner = pc.strategy.owner_wallet
+    total = 0
+    for row in confirmed:
+        signature = row.signature
+        assert signature is not None
+        total += await pc.guard.call(
+            "solana",
+            lambda s=signature: solana.lamports_received(s, owner),  # type: ignore[misc]
+            what="claim transaction",
+        )
+    return max(0, total)
 
-    `partial` is what an interrupted attempt of this run expected to claim from this position
-    after some of its transactions landed: Bags now reports only the rest, so the position's
-    last transaction counts the larger of the two (claims only ever lower what is claimable)."""
+
+async def claim_mint(pc: PhaseContext, claim: MintClaim, attempts: set[str]) -> int:
+    """Claim every position of one mint with one request; a stale transaction set (expired
+    blockhash) is fetched afresh once. Returns how many transactions were sent (0: Bags
+    returned none)."""
     owner = pc.strategy.owner_wallet
     bags = pc.clients.bags
     sent = 0
-    for _ in range(ATTEMPTS_PER_POSITION):
+    for _ in range(ATTEMPTS_PER_MINT):
         txs = await pc.guard.call(
             "bags",
-            lambda: bags.claim_transactions(owner, position.base_mint),
+            lambda: bags.claim_transactions(owner, claim.mint),
             what="claim transactions",
         )
         # A byte-identical transaction would land once at most: send each distinct one.
         txs = list({tx.tx_base58: tx for tx in txs}.values())
         if not txs:
             return sent
-        key = _position_key(position.base_mint, attempts)
+        key = _position_key(claim.mint, attempts)
         attempts.add(key)
-        total = max(position.claimable_lamports, partial)
-        row_ids = await record_set(pc, key, txs, total)
+        row_ids = await record_set(pc, key, txs, claim.lamports)
         stale = False
         for index, (tx, (row_id, wire, signature)) in enumerate(zip(txs, row_ids, strict=True)):
             try:
@@ -235,16 +270,16 @@ async def claim_position(
             return sent
     raise PhaseFailure(
         "CLAIM_TX_EXPIRED",
-        f"Claim transactions for position {position.base_mint} expired "
-        f"{ATTEMPTS_PER_POSITION} times before landing; resume the run to try again",
+        f"Claim transactions for token {claim.mint} expired {ATTEMPTS_PER_MINT} times before "
+        "landing; resume the run to try again",
     )
 
 
 async def record_set(
     pc: PhaseContext, position_key: str, txs: Sequence[ClaimTransactionPort], total: int
 ) -> list[tuple[str, bytes, str]]:
-    """Sign every transaction of a position's set and record them all before sending any, so
-    the set's expected total (on its last transaction) survives a crash mid-set.
+    """Sign every transaction of a mint's set and record them all before sending any, so the
+    set's listed total (on its last transaction) survives a crash mid-set.
 
     Returns (row id, wire bytes, signature) per transaction."""
     signer = pc.clients.signer
@@ -299,21 +334,19 @@ async def claim_one(
     """Send and confirm one recorded claim transaction, recording each step at once.
 
     Returns "confirmed", or STALE when it can never land (blockhash not found or expired),
-    so the position's transactions are fetched again; raises PhaseFailure otherwise."""
-    solana = pc.clients.solana
-    try:
-        await pc.guard.call("solana", lambda: solana.send_transaction(wire), what="send claim")
-    except UpstreamError as exc:
-        if getattr(exc, "blockhash_not_found", False):
+    so the mint's transactions are fetched again; raises PhaseFailure otherwise. Only a clear
+    rejection fails it from the send's answer; otherwise its status on chain decides."""
+    sending = await send_signed(pc, "CLAIM", wire)
+    if sending.state == "rejected":
+        if sending.stale:
             await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), "stale"))
             return STALE
-        if not exc.transient:  # rejected before it could land (preflight)
-            reason = str(exc)
-            await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), reason))
-            raise PhaseFailure(
-                "CLAIM_TX_FAILED", f"Claim failed at position {position_key} tx {index}: {exc}"
-            ) from exc
-        raise  # ambiguous: the signature is recorded; a resume checks it on chain
+        reason = str(sending.error)
+        await pc.journal(lambda s: _set_status(s, row_id, "failed", pc.now(), reason))
+        raise PhaseFailure(
+            "CLAIM_TX_FAILED",
+            f"Claim failed at position {position_key} tx {index}: {sending.error}",
+        ) from sending.error
     await pc.journal(lambda s: _set_status(s, row_id, "sent", pc.now()))
     status = await confirmation(pc, "CLAIM", signature, lvbh)
     if expired(status.state, status.error):

@@ -4,9 +4,12 @@ The quote uses the strategy's slippage and the signer's public key (the anchor s
 one, B6); a price impact above the strategy's maximum fails the phase. The swap transaction is
 signed, its signature and the USDC balance before it are recorded on the run, and only then is
 it sent and confirmed. What the next phases receive is the **change in the USDC balance**, not
-the quote (B24). A resume with a recorded signature checks it on chain first: confirmed means
-the swap happened (only the balance change is measured), failed or expired means it never did
-and a fresh quote is swapped.
+the quote (B24). The recorded signature's status on chain decides whether the swap happened:
+after a send whose outcome is not a clear rejection (a lost answer, a 5xx, "already
+processed", see `phases.sending`) the signature is kept and confirmed, never cleared, so a
+swap that landed is never swapped again. A resume with a recorded signature checks it on chain
+first: confirmed means the swap happened (only the balance change is measured), failed or
+expired means it never did and a fresh quote is swapped.
 
 DRY_RUN: the quote is fetched and its output carried forward as what would be received;
 nothing is signed or sent."""
@@ -26,7 +29,8 @@ from arenabrain.credits.phases.base import (
     PhaseOutcome,
     confirmation,
 )
-from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote, UpstreamError
+from arenabrain.credits.phases.sending import send_signed
+from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote
 
 CONFIRMED = ("confirmed", "finalized")
 ATTEMPTS = 2
@@ -138,15 +142,13 @@ async def swap_once(pc: PhaseContext, lamports: int) -> PhaseOutcome | None:
         quote, usdcBalanceBefore=before, lastValidBlockHeight=swap.last_valid_block_height
     )
     await pc.journal(lambda s: _record(s, pc.run_id, signature, snapshot))
-    try:
-        await pc.guard.call("solana", lambda: solana.send_transaction(wire), what="send swap")
-    except UpstreamError as exc:
-        if not exc.transient:  # rejected before it could land: no swap happened
-            await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
-            if getattr(exc, "blockhash_not_found", False):
-                return None
-            raise PhaseFailure("SWAP_TX_FAILED", f"Swap failed: {exc}") from exc
-        raise  # ambiguous: the signature is recorded; a resume checks it on chain
+    sending = await send_signed(pc, "SWAP", wire)
+    if sending.state == "rejected":  # refused before it could land: no swap happened
+        await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
+        if sending.stale:
+            return None
+        raise PhaseFailure("SWAP_TX_FAILED", f"Swap failed: {sending.error}") from sending.error
+    # Sent, or perhaps sent: the signature stays recorded and its status decides.
     status = await confirmation(pc, "SWAP", signature, swap.last_valid_block_height)
     if status.state in CONFIRMED:
         return await measured(pc, signature, before, quote.out_amount)
@@ -178,8 +180,10 @@ async def recorded_swap(pc: PhaseContext) -> PhaseOutcome | None:
     if state in ("unknown", "processed"):
         height = await pc.guard.call("solana", solana.block_height, what="block height")
         if height <= lvbh:
-            state = (await confirmation(pc, "SWAP", signature, lvbh)).state
-            if state in ("unknown", "processed"):
+            status = await confirmation(pc, "SWAP", signature, lvbh)
+            state = status.state
+            expired = (status.error or "").lower().startswith("expired")
+            if state in ("unknown", "processed") and not expired:
                 raise PhaseFailure(
                     "SWAP_TX_UNCONFIRMED",
                     f"Swap transaction {signature} is still unconfirmed; resume again later",
