@@ -19,7 +19,7 @@ from arenabrain.web.auth import (
     AdminAuth,
     ApiAuth,
     CronAuth,
-    admin_token_valid,
+    admin_token_session,
     issue_admin_token,
 )
 from arenabrain.web.errors import install_error_handlers
@@ -235,22 +235,22 @@ async def test_admin_accepts_cookie_just_inside_seven_days(
 async def test_admin_rejects_forged_and_future_cookies(
     http: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
-    forged = issue_admin_token("another-secret", clock)
+    forged = issue_admin_token("another-secret", clock, "any")
     http.cookies.set(ADMIN_COOKIE, forged)
     assert (await http.get("/api/admin/stats")).status_code == 401
     future = FrozenClock(clock.now() + timedelta(hours=1))
-    http.cookies.set(ADMIN_COOKIE, issue_admin_token(SESSION_SECRET, future))
+    http.cookies.set(ADMIN_COOKIE, issue_admin_token(SESSION_SECRET, future, "any"))
     assert (await http.get("/api/admin/stats")).status_code == 401
     http.cookies.set(ADMIN_COOKIE, base64.b64encode(b"admin:0:deadbeef").decode())
     assert (await http.get("/api/admin/stats")).status_code == 401
 
 
 def test_admin_token_round_trip(clock: FrozenClock) -> None:
-    token = issue_admin_token(SESSION_SECRET, clock)
-    assert admin_token_valid(token, SESSION_SECRET, clock)
-    assert not admin_token_valid(token, "other", clock)
-    assert not admin_token_valid(token + "x", SESSION_SECRET, clock)
-    assert not admin_token_valid(None, SESSION_SECRET, clock)
+    token = issue_admin_token(SESSION_SECRET, clock, "session-1")
+    assert admin_token_session(token, SESSION_SECRET, clock) == "session-1"
+    assert admin_token_session(token, "other", clock) is None
+    assert admin_token_session(token + "x", SESSION_SECRET, clock) is None
+    assert admin_token_session(None, SESSION_SECRET, clock) is None
 
 
 async def test_cron_rate_limit_is_ten_per_minute_per_ip(
@@ -287,3 +287,123 @@ async def test_proxy_headers_are_believed_only_when_trusted(make_settings, clock
                     "/api/cron/job", headers={**headers, "X-Forwarded-For": "10.0.0.99"}
                 )
                 assert last.status_code == expected_last
+
+
+# --- server-side sessions (issue 10, item 8) ------------------------------------------------
+
+
+async def login_cookie(http: httpx.AsyncClient) -> str:
+    response = await login(http)
+    assert response.status_code == 200
+    http.cookies.clear()
+    return response.cookies[ADMIN_COOKIE]
+
+
+async def stats_with(http: httpx.AsyncClient, cookie: str) -> int:
+    http.cookies.set(ADMIN_COOKIE, cookie)
+    try:
+        return (await http.get("/api/admin/stats")).status_code
+    finally:
+        http.cookies.clear()
+
+
+async def test_logout_revokes_the_session_server_side(http: httpx.AsyncClient) -> None:
+    cookie = await login_cookie(http)
+    assert await stats_with(http, cookie) == 200
+    http.cookies.set(ADMIN_COOKIE, cookie)
+    logout = await http.delete("/api/admin/login")
+    assert logout.status_code == 200 and logout.json() == {"success": True}
+    assert f'{ADMIN_COOKIE}=""' in logout.headers["set-cookie"]
+    http.cookies.clear()
+    assert await stats_with(http, cookie) == 401  # the old cookie, replayed
+
+
+async def test_logout_ends_only_its_own_session(http: httpx.AsyncClient) -> None:
+    first, second = await login_cookie(http), await login_cookie(http)
+    assert first != second
+    http.cookies.set(ADMIN_COOKIE, first)
+    await http.delete("/api/admin/login")
+    http.cookies.clear()
+    assert await stats_with(http, first) == 401
+    assert await stats_with(http, second) == 200
+
+
+async def test_logout_without_a_session_still_succeeds(http: httpx.AsyncClient) -> None:
+    for cookie in (None, "garbage", issue_admin_token("another-secret", FrozenClock(), "x")):
+        if cookie is not None:
+            http.cookies.set(ADMIN_COOKIE, cookie)
+        assert (await http.delete("/api/admin/login")).json() == {"success": True}
+        http.cookies.clear()
+
+
+async def test_a_signed_token_without_a_stored_session_is_refused(
+    http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    made_up = issue_admin_token(SESSION_SECRET, clock, "never-issued")
+    assert await stats_with(http, made_up) == 401
+
+
+async def test_changing_the_session_secret_revokes_every_session(
+    http: httpx.AsyncClient, make_settings, clock, sandbox
+) -> None:  # type: ignore[no-untyped-def]
+    from arenabrain.runtime import open_context
+
+    cookie = await login_cookie(http)
+    settings = make_settings(ADMIN_SESSION_SECRET="a-brand-new-session-secret")
+    async with open_context(settings, clock=clock, transports=sandbox.transports()) as ctx:
+        transport = httpx.ASGITransport(app=build_app(ctx))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert await stats_with(client, cookie) == 401
+            assert await stats_with(client, await login_cookie(client)) == 200
+
+
+async def test_sessions_expire_after_seven_days_and_are_pruned(
+    http: httpx.AsyncClient, ctx: Context, clock: FrozenClock
+) -> None:
+    from sqlalchemy import func, select
+
+    from arenabrain.db.service_models import AdminSession
+
+    old = await login_cookie(http)
+    clock.advance(days=7, seconds=1)
+    assert await stats_with(http, old) == 401
+    await login_cookie(http)
+    async with ctx.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(AdminSession)) == 1
+
+
+async def test_the_database_keeps_only_a_hash_of_the_session_id(
+    http: httpx.AsyncClient, ctx: Context
+) -> None:
+    from sqlalchemy import select
+
+    from arenabrain.db.service_models import AdminSession
+
+    cookie = await login_cookie(http)
+    session_id = admin_token_session(cookie, SESSION_SECRET, ctx.clock)
+    assert session_id is not None
+    async with ctx.db.read() as session:
+        (row,) = (await session.scalars(select(AdminSession))).all()
+    assert session_id not in row.session_hash and len(row.session_hash) == 64
+
+
+def test_the_migration_builds_the_admin_sessions_table_as_declared(db_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from arenabrain.db.metadata import target_metadata
+
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    with engine.connect() as connection:
+        opts = {
+            "compare_type": True,
+            "include_object": lambda obj, name, kind, *_: (
+                kind != "table" or name == "admin_sessions"
+            ),
+            "include_name": lambda name, kind, _p: kind != "table" or name == "admin_sessions",
+        }
+        context = MigrationContext.configure(connection, opts=opts)
+        assert "admin_sessions" in sa.inspect(connection).get_table_names()
+        assert compare_metadata(context, target_metadata) == []
+    engine.dispose()

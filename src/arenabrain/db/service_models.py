@@ -20,3 +20,15 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcText())
     expires_at: Mapped[datetime] = mapped_column(UtcText())
+
+
+class AdminSession(Base):
+    """One row per live admin session; logging out deletes it, so a copied cookie stops working.
+
+    Only a SHA-256 hash of the session id is stored: the id travels in the signed cookie."""
+
+    __tablename__ = "admin_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcText())
+    expires_at: Mapped[datetime] = mapped_column(UtcText(), index=True)

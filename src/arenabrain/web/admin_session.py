@@ -1,16 +1,19 @@
-"""Admin login and logout: the `forecaster_admin` session cookie."""
+"""Admin login and logout: the `forecaster_admin` session cookie, backed by a stored session."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from arenabrain.logging import get_logger
+from arenabrain.web import session_store
 from arenabrain.web.auth import (
     ADMIN_COOKIE,
     ADMIN_SESSION_SECONDS,
     ContextDep,
+    admin_cookie_session,
     guards,
     ip_of,
     issue_admin_token,
@@ -52,10 +55,15 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
         log.warning("admin_login_failed", ip=ip)
         raise Unauthorized("Invalid password")
     failures.reset(ip)
+    session_id = session_store.new_session_id()
+    async with ctx.db.write() as session:
+        await session_store.open_session(
+            session, session_id, ctx.clock.now(), timedelta(seconds=ADMIN_SESSION_SECONDS)
+        )
     log.info("admin_login_success", ip=ip)
     response.set_cookie(
         ADMIN_COOKIE,
-        issue_admin_token(session_secret, ctx.clock),
+        issue_admin_token(session_secret, ctx.clock, session_id),
         max_age=ADMIN_SESSION_SECONDS,
         httponly=True,
         secure=ctx.settings.is_production,
@@ -66,7 +74,12 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
 
 
 @router.delete("/api/admin/login")
-async def logout(response: Response) -> dict[str, bool]:
-    """End the admin session (deletes the cookie)."""
+async def logout(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
+    """End the admin session: the server forgets it (a copy of the cookie stops working) and
+    the cookie is deleted. Succeeds without a session too."""
+    session_id = admin_cookie_session(request, ctx)
+    if session_id is not None:
+        async with ctx.db.write() as session:
+            await session_store.end_session(session, session_id)
     response.delete_cookie(ADMIN_COOKIE, path="/")
     return {"success": True}

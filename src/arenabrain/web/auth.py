@@ -3,7 +3,9 @@
 - Cron (`/api/cron/*`): `Authorization: Bearer <CRON_SECRET>`; fails closed in production when
   the secret is unset.
 - CreditBrain API: `Authorization: Bearer <API_AUTH_TOKEN>`, with a per-IP brute-force guard.
-- Admin: the `forecaster_admin` cookie, an HMAC-signed timestamp valid for 7 days.
+- Admin: the `forecaster_admin` cookie, an HMAC-signed session id and timestamp valid for 7
+  days while the server still holds the session (logging out deletes it; a new
+  ADMIN_SESSION_SECRET invalidates every signature).
 
 Dependencies run before body validation, so an unauthenticated bad request gets 401, not 400."""
 
@@ -19,6 +21,7 @@ from itsdangerous import BadSignature, TimestampSigner
 
 from arenabrain.clock import Clock
 from arenabrain.context import Context
+from arenabrain.web import session_store
 from arenabrain.web.client_ip import client_ip
 from arenabrain.web.errors import TooManyRequests, Unauthorized
 from arenabrain.web.ratelimit import FixedWindowLimiter
@@ -104,35 +107,47 @@ class _ClockSigner(TimestampSigner):
         return int(self._clock.now().timestamp())
 
 
-def issue_admin_token(secret: str, clock: Clock) -> str:
-    return _ClockSigner(secret, clock).sign("admin").decode()
+def issue_admin_token(secret: str, clock: Clock, session_id: str) -> str:
+    return _ClockSigner(secret, clock).sign(session_id).decode()
 
 
-def admin_token_valid(token: str | None, secret: str | None, clock: Clock) -> bool:
-    """Valid when signed with `secret`, not older than 7 days and not from the future."""
+def admin_token_session(token: str | None, secret: str | None, clock: Clock) -> str | None:
+    """The session id of a token signed with `secret`, not older than 7 days and not from the
+    future; None otherwise. Whether the session is still open is the store's to say."""
     if not token or not secret:
-        return False
+        return None
     signer = _ClockSigner(secret, clock)
     try:
         value, signed_at = signer.unsign(
             token, max_age=ADMIN_SESSION_SECONDS, return_timestamp=True
         )
     except BadSignature:
-        return False
-    return value == b"admin" and signed_at.timestamp() <= clock.now().timestamp()
+        return None
+    if signed_at.timestamp() > clock.now().timestamp():
+        return None
+    return value.decode("utf-8", "replace")
 
 
-def admin_session_valid(request: Request, ctx: Context) -> bool:
+def admin_cookie_session(request: Request, ctx: Context) -> str | None:
+    """The session id the request's admin cookie carries (signature and age checked)."""
     settings = ctx.settings
     if settings.is_production and settings.admin_password is None:
-        return False
-    return admin_token_valid(
+        return None
+    return admin_token_session(
         request.cookies.get(ADMIN_COOKIE), settings.arena_secret("admin_session_secret"), ctx.clock
     )
 
 
+async def admin_session_valid(request: Request, ctx: Context) -> bool:
+    session_id = admin_cookie_session(request, ctx)
+    if session_id is None:
+        return False
+    async with ctx.db.read() as session:
+        return await session_store.session_is_live(session, session_id, ctx.clock.now())
+
+
 async def require_admin(request: Request, ctx: ContextDep) -> None:
-    if admin_session_valid(request, ctx):
+    if await admin_session_valid(request, ctx):
         return  # a valid session bypasses the admin rate limit
     limiter = guards(ctx).admin
     key = ip_of(request, ctx)
