@@ -10,18 +10,20 @@ import pytest
 from sqlalchemy import func, select
 
 from arenabrain.arena.decisions.parser import Bet, Sell
-from arenabrain.arena.execution import (
-    ExecutionReport,
+from arenabrain.arena.execution.accounting import accounting_problems
+from arenabrain.arena.execution.fills import (
     Holding,
-    Lineage,
-    accounting_problems,
     agent_status,
     buy_into,
-    execute_bets,
-    execute_sells,
     sell_from,
     side_prices,
     token_ids,
+)
+from arenabrain.arena.execution.trades import (
+    ExecutionReport,
+    Lineage,
+    execute_bets,
+    execute_sells,
 )
 from arenabrain.arena.models import Agent, Position, SystemLog, Trade
 from arenabrain.context import Context

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from arenabrain.arena import cohorts, markets, read_models
 from arenabrain.arena.decisions import claims
 from arenabrain.arena.decisions.engine import run_decisions
-from arenabrain.arena.execution import accounting_problems
+from arenabrain.arena.execution.accounting import accounting_problems
 from arenabrain.arena.models import Agent, ApiCost, Cohort, Decision, Market, SystemLog, Trade
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock

@@ -21,7 +21,7 @@ from tests.arena.decisions.support import (
 
 from arenabrain.arena.decisions import claims, engine, loading
 from arenabrain.arena.decisions.engine import run_decisions
-from arenabrain.arena.execution import accounting_problems
+from arenabrain.arena.execution.accounting import accounting_problems
 from arenabrain.arena.models import Agent, ApiCost, Decision, Market, SystemLog, Trade
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context

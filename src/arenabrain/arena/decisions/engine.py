@@ -38,7 +38,7 @@ from arenabrain.arena import cohorts
 from arenabrain.arena.decisions import claims, loading, prompts
 from arenabrain.arena.decisions.loading import AgentRef, CohortRef
 from arenabrain.arena.decisions.parser import ParsedDecision, default_hold, parse_decision
-from arenabrain.arena.execution import (
+from arenabrain.arena.execution.trades import (
     ExecutionReport,
     execute_bets,
     execute_sells,

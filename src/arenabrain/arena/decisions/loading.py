@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from arenabrain.arena import cohorts
 from arenabrain.arena.decisions import prompts
 from arenabrain.arena.decisions.parser import ParsedDecision
-from arenabrain.arena.execution import Lineage, dec, side_prices, token_ids
+from arenabrain.arena.execution.fills import dec, side_prices, token_ids
+from arenabrain.arena.execution.trades import Lineage
 from arenabrain.arena.markets import stored_side_price, top_active_markets
 from arenabrain.arena.models import Agent, BenchmarkConfigModel, Market, Position
 from arenabrain.arena.wire import decode_json
