@@ -33,7 +33,7 @@ queue.
 Knobs: `set_balance`, `credit_lamports`, `add_token_account`, `credit_token`, `set_mint`,
 `seed_holders`, `generate_holders`, `advance_blocks`, `expire_blockhashes`, `next_send`
 ("dropped", "insufficient_funds_for_fee", "landed_failed", "blockhash_not_found"),
-`arm_fault`, `inject_failure`, and `on_landing` (for other emulators)."""
+`arm_fault` / `clear_faults`, `inject_failure`, and `on_landing` (for other emulators)."""
 
 from __future__ import annotations
 
@@ -346,6 +346,14 @@ def arm_fault(world: World, *faults: str | Fault) -> None:
 def armed_faults(world: World) -> list[Fault]:
     """The faults not used yet, in order."""
     return list(solana_state(world)["faults"])
+
+
+def clear_faults(world: World) -> list[Fault]:
+    """Disarm every fault not used yet; returns them."""
+    queue: list[Fault] = solana_state(world)["faults"]
+    left = list(queue)
+    queue.clear()
+    return left
 
 
 def _take_fault(world: World, method: str) -> Fault | None:
