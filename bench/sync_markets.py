@@ -110,7 +110,7 @@ async def measure(size: int, workdir: Path, template: Path) -> dict[str, float]:
             settings, clock=clock, transports=sandbox.transports(), migrate=False
         ) as ctx:
             started = time.perf_counter()
-            top = await polymarket_client(ctx).top_markets(size)
+            top = await polymarket_client(ctx).gamma.top_markets(size)
             keep("fetch", time.perf_counter() - started)
             assert len(top.markets) == size, f"the emulated world has only {len(top.markets)}"
             async with ctx.db.write() as session:  # the floor's connection is open too

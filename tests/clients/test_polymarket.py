@@ -329,7 +329,7 @@ async def test_list_calls_send_the_anchor_parameters_in_order(client: Polymarket
     with respx.mock(base_url=GAMMA, assert_all_called=True) as mock:
         markets = mock.get("/markets").mock(return_value=httpx.Response(200, json=[]))
         events = mock.get("/events").mock(return_value=httpx.Response(200, json=[]))
-        top = await client.top_markets(500)
+        top = await client.gamma.top_markets(500)
     assert top.markets == []
     assert markets.calls.last.request.url.query.decode() == (
         "limit=500&offset=0&active=true&closed=false&order=volumeNum&ascending=false"
@@ -344,7 +344,7 @@ async def test_small_counts_still_ask_for_fifty_events(client: PolymarketClient)
     with respx.mock(base_url=GAMMA) as mock:
         mock.get("/markets").mock(return_value=httpx.Response(200, json=[]))
         events = mock.get("/events").mock(return_value=httpx.Response(200, json=[]))
-        await client.top_markets(10)
+        await client.gamma.top_markets(10)
     assert events.calls.last.request.url.params["limit"] == "50"
 
 
@@ -359,7 +359,7 @@ async def test_large_counts_page_through_gamma(client: PolymarketClient) -> None
     with respx.mock(base_url=GAMMA) as mock:
         markets = mock.get("/markets").mock(side_effect=page)
         mock.get("/events").mock(return_value=httpx.Response(200, json=[]))
-        top = await client.top_markets(2000)
+        top = await client.gamma.top_markets(2000)
     assert [c.request.url.params["offset"] for c in markets.calls] == ["0", "500", "1000"]
     assert len(top.markets) == 1123
 
@@ -370,7 +370,7 @@ async def test_wrapper_object_is_accepted(client: PolymarketClient) -> None:
             return_value=httpx.Response(200, json={"markets": [gamma_market()]})
         )
         mock.get("/events").mock(return_value=httpx.Response(200, json={"not": "a list"}))
-        top = await client.top_markets(5)
+        top = await client.gamma.top_markets(5)
     assert [m.polymarket_id for m in top.markets] == ["516710"]
 
 
@@ -384,7 +384,7 @@ async def test_429_is_retried_after_the_advertised_delay(
                 httpx.Response(200, json=[gamma_market()]),
             ]
         )
-        found = await client.list_markets(5)
+        found = await client.gamma.list_markets(5)
     assert route.call_count == 2
     assert sleeps == [2.0]
     assert len(found) == 1
@@ -396,7 +396,7 @@ async def test_5xx_is_retried_with_backoff_then_reported(
     with respx.mock(base_url=GAMMA) as mock:
         route = mock.get("/markets").mock(return_value=httpx.Response(503))
         with pytest.raises(PolymarketError) as caught:
-            await client.list_markets(5)
+            await client.gamma.list_markets(5)
     assert route.call_count == 3
     assert sleeps == [0.5, 1.0]
     assert str(caught.value) == "Polymarket API error: 503 Service Unavailable"
@@ -407,7 +407,7 @@ async def test_4xx_is_not_retried(client: PolymarketClient, sleeps: Sleeps) -> N
     with respx.mock(base_url=GAMMA) as mock:
         route = mock.get("/markets").mock(return_value=httpx.Response(422))
         with pytest.raises(PolymarketError, match="422"):
-            await client.list_markets(5)
+            await client.gamma.list_markets(5)
     assert route.call_count == 1 and sleeps == []
 
 
@@ -416,7 +416,7 @@ async def test_transport_errors_are_retried(client: PolymarketClient, sleeps: Sl
         route = mock.get("/markets").mock(
             side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=[])]
         )
-        assert await client.list_markets(5) == []
+        assert await client.gamma.list_markets(5) == []
     assert route.call_count == 2 and sleeps == [0.5]
 
 
@@ -428,8 +428,8 @@ async def test_market_by_id_404_means_gone(client: PolymarketClient) -> None:
                 200, json=gamma_market("540817", closed=True, outcomePrices='["1", "0"]')
             )
         )
-        assert await client.fetch_market("404404") is None
-        market = await client.fetch_market("540817")
+        assert await client.gamma.fetch_market("404404") is None
+        market = await client.gamma.fetch_market("540817")
     assert market is not None and market.status == "resolved"
 
 
@@ -437,7 +437,7 @@ async def test_market_by_id_timeout_names_the_market(client: PolymarketClient) -
     with respx.mock(base_url=GAMMA) as mock:
         mock.get("/markets/1").mock(side_effect=httpx.ReadTimeout("slow"))
         with pytest.raises(PolymarketError, match="timeout after 15000ms for market 1"):
-            await client.fetch_market("1")
+            await client.gamma.fetch_market("1")
 
 
 async def test_midpoints_go_in_batches_of_at_most_500(client: PolymarketClient) -> None:
@@ -449,7 +449,7 @@ async def test_midpoints_go_in_batches_of_at_most_500(client: PolymarketClient) 
 
     with respx.mock(base_url=CLOB) as mock:
         route = mock.post("/midpoints").mock(side_effect=answer)
-        prices = await client.midpoints(tokens)
+        prices = await client.clob.midpoints(tokens)
     sizes = sorted(len(json.loads(call.request.content)) for call in route.calls)
     assert sizes == [200, 500, 500]
     assert len(prices) == 1200 and prices["t7"] == 0.5
@@ -462,7 +462,7 @@ async def test_midpoint_values_outside_zero_one_are_ignored(client: PolymarketCl
                 200, json={"a": "0.185", "b": 0.785, "c": "1.2", "d": "x", "e": None, "zz": "0.1"}
             )
         )
-        prices = await client.midpoints(["a", "b", "c", "d", "e", "f"])
+        prices = await client.clob.midpoints(["a", "b", "c", "d", "e", "f"])
     assert prices == {"a": 0.185, "b": 0.785}
 
 
@@ -480,7 +480,7 @@ async def test_failed_batch_falls_back_to_one_midpoint_per_token(
     with respx.mock(base_url=CLOB) as mock:
         batch = mock.post("/midpoints").mock(return_value=httpx.Response(500))
         single = mock.get("/midpoint").mock(side_effect=one)
-        prices = await client.midpoints(["a", "gone", "broken", "b"])
+        prices = await client.clob.midpoints(["a", "gone", "broken", "b"])
     assert prices == {"a": 0.33, "b": 0.33}
     assert batch.call_count == 3  # the batch itself is retried first
     assert single.call_count == 4  # then exactly one call per token
@@ -489,7 +489,7 @@ async def test_failed_batch_falls_back_to_one_midpoint_per_token(
 async def test_no_tokens_no_call(client: PolymarketClient) -> None:
     with respx.mock(base_url=CLOB, assert_all_called=False) as mock:
         route = mock.post("/midpoints")
-        assert await client.midpoints(["", ""]) == {}
+        assert await client.clob.midpoints(["", ""]) == {}
     assert route.call_count == 0
 
 
@@ -514,8 +514,8 @@ async def test_book_sorts_both_sides_best_first(client: PolymarketClient) -> Non
     with respx.mock(base_url=CLOB) as mock:
         mock.get("/book", params={"token_id": "none"}).mock(return_value=httpx.Response(404))
         mock.get("/book").mock(return_value=httpx.Response(200, json=wire))
-        book = await client.book("7181")
-        assert await client.book("none") is None
+        book = await client.clob.book("7181")
+        assert await client.clob.book("none") is None
     assert book is not None
     assert book.best_bid == 0.61 and book.best_ask == 0.62
     assert [level.price for level in book.asks] == [0.62, 0.63, 0.66]

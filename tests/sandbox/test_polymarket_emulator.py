@@ -230,7 +230,7 @@ async def test_world_size_is_configurable_and_seeded(clock: FrozenClock) -> None
         httpx.AsyncClient(base_url="https://g/", transport=sandbox.transports()["gamma"]) as g,
         httpx.AsyncClient(base_url="https://c/", transport=sandbox.transports()["clob"]) as c,
     ):
-        found = await PolymarketClient(g, c).top_markets(1100)
+        found = await PolymarketClient(g, c).gamma.top_markets(1100)
     assert len(found.markets) == 1100 and found.skipped == []
 
 

@@ -458,7 +458,7 @@ async def refresh_statuses(
     async def one(polymarket_id: str) -> GammaMarket | None:
         async with gate:
             try:
-                return await client.fetch_market(polymarket_id)
+                return await client.gamma.fetch_market(polymarket_id)
             except (PolymarketError, MalformedMarket) as exc:
                 errors.append(f"Status check {polymarket_id}: {exc}")
                 return None
@@ -476,7 +476,7 @@ async def sync_markets(ctx: Context) -> dict[str, Any]:
     now = ctx.clock.now()
     client = polymarket_client(ctx)
     try:
-        top = await client.top_markets(ctx.settings.top_markets_count)
+        top = await client.gamma.top_markets(ctx.settings.top_markets_count)
         errors = [str(skipped) for skipped in top.skipped]
         stored = await store_markets(ctx, top.markets, now)
         status_updates = await refresh_statuses(ctx, client, now, errors)
@@ -539,7 +539,7 @@ async def fetch_market_prices(ctx: Context, markets: Iterable[Any]) -> dict[str,
     `token_map` (one batched call for all markets; unpriced sides are absent)."""
     maps = {market.id: token_map(market) for market in markets}
     tokens = [token for sides in maps.values() for token in sides.values()]
-    prices = await polymarket_client(ctx).midpoints(tokens)
+    prices = await polymarket_client(ctx).clob.midpoints(tokens)
     return {
         market_id: {side: prices[token] for side, token in sides.items() if token in prices}
         for market_id, sides in maps.items()

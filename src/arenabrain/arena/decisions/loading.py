@@ -158,11 +158,11 @@ async def execution_prices(
         )
     if not markets:
         return {}
-    client = polymarket_client(ctx)
-    midpoints = await client.midpoints(token_ids(markets))
+    clob = polymarket_client(ctx).clob
+    midpoints = await clob.midpoints(token_ids(markets))
     missing = [t for t in token_ids(markets) if t not in midpoints]
     if missing:
-        midpoints = {**midpoints, **await client.midpoints(missing)}
+        midpoints = {**midpoints, **await clob.midpoints(missing)}
     return side_prices(markets, midpoints)
 
 
