@@ -22,6 +22,8 @@ from arenabrain.web.access_log import AccessLogMiddleware
 from arenabrain.web.body_limit import BodyLimitMiddleware
 from arenabrain.web.errors import install_error_handlers
 from arenabrain.web.json_bodies import JsonBodyMiddleware
+from arenabrain.web.openapi import install_openapi
+from arenabrain.web.trailing_slash import TrailingSlashMiddleware
 
 # Each domain contributes `routes.router` and registers its jobs when `jobs` is imported.
 DOMAINS = {"arena": "arenabrain.arena", "credits": "arenabrain.credits"}
@@ -88,7 +90,9 @@ def create_app(
                 if scheduler is not None:
                     await scheduler.stop()
 
-    app = FastAPI(title="arenabrain", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="arenabrain", version=__version__, lifespan=lifespan, redirect_slashes=False
+    )
     install_error_handlers(app, production=settings.is_production)
     app.include_router(health.router)
     app.include_router(admin_session.router)
@@ -97,8 +101,11 @@ def create_app(
         routes = _optional_module(f"{package}.routes")
         if routes is not None:
             app.include_router(routes.router)
-    # The last added runs first: the access line sees every answer, the size limit runs before
-    # anything reads the body, and the JSON check before any route parses it.
+    install_openapi(app)
+    # The last added runs first: the access line sees every answer (and the path as sent), the
+    # size limit runs before anything reads the body, and the JSON check before any route
+    # parses it.
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)

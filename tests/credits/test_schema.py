@@ -53,6 +53,7 @@ CREDITS_TABLES = {
     "usage_snapshots",
     "daily_run_counts",
     "run_locks",
+    "resource_locks",
     "circuit_breakers",
     "webhooks",
 }

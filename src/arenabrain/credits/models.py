@@ -454,6 +454,22 @@ class RunLock(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcText())
 
 
+class ResourceLock(Base):
+    """A lock a run holds during some phases on what strategies share: the signer wallet
+    (`wallet:<address>`, CLAIMING..SWAPPING) or the credit pool (`credit-pool`, ALLOCATING).
+    Refreshed together with the holder's run lock; past `expires_at` it may be taken over."""
+
+    __tablename__ = "resource_locks"
+
+    resource: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(ID)
+    strategy_id: Mapped[str | None] = mapped_column(ID)
+    holder: Mapped[str] = mapped_column(String(128), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(UtcText())
+    refreshed_at: Mapped[datetime] = mapped_column(UtcText())
+    expires_at: Mapped[datetime] = mapped_column(UtcText())
+
+
 class CircuitBreakerState(Base):
     """A circuit breaker's state, persisted so an OPEN breaker outlives a restart."""
 

@@ -32,11 +32,16 @@ from arenabrain.credits.schemas import (
 from arenabrain.credits.wallets import wallet_problem
 from arenabrain.web.auth import ApiAuth, ContextDep, guards, ip_of
 from arenabrain.web.errors import AppError, TooManyRequests
+from arenabrain.web.openapi import error_responses
 
 router = APIRouter(prefix="/api", dependencies=[ApiAuth], tags=["credits"])
 
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 Hash = Annotated[str, Path(min_length=1, max_length=256)]
+# What only some routes answer; 400, 413, 401, 429 and (with a path parameter) 404 every route
+# documents through web/openapi.py.
+UPSTREAM = error_responses(502)
+RUNNING = error_responses(403, 404, 409, 502, 503)
 
 
 class BadGateway(AppError):
@@ -107,7 +112,7 @@ async def update_strategy(
     return await strategies.update_strategy(ctx, strategy_id, body or StrategyUpdate())
 
 
-@router.delete("/strategies/{strategy_id}", response_model=Deleted)
+@router.delete("/strategies/{strategy_id}", response_model=Deleted, responses=error_responses(409))
 async def delete_strategy(strategy_id: Id, ctx: ContextDep) -> Deleted:
     """Delete a strategy (soft when runs or keys refer to it)."""
     return await strategies.delete_strategy(ctx, strategy_id)
@@ -137,7 +142,12 @@ async def list_runs(
     return await runs.list_runs(ctx, strategy_id)
 
 
-@router.post("/runs", response_model=RunView, dependencies=[Depends(limit_run_starts)])
+@router.post(
+    "/runs",
+    response_model=RunView,
+    dependencies=[Depends(limit_run_starts)],
+    responses=RUNNING,
+)
 async def start_run(body: RunCreate, ctx: ContextDep) -> RunView:
     """Run the pipeline for a strategy now and answer with the finished run.
 
@@ -165,7 +175,7 @@ async def run_audit(run_id: Id, ctx: ContextDep) -> list[AuditView]:
     return (await runs.run_status(ctx, run_id=run_id)).audit_log
 
 
-@router.post("/runs/{run_id}/resume", response_model=RunView)
+@router.post("/runs/{run_id}/resume", response_model=RunView, responses=RUNNING)
 async def resume_run(run_id: Id, ctx: ContextDep) -> RunView:
     """Resume a FAILED run at the phase it failed in."""
     async with upstream_errors():
@@ -175,7 +185,7 @@ async def resume_run(run_id: Id, ctx: ContextDep) -> RunView:
 # --- keys ------------------------------------------------------------------------------------
 
 
-@router.get("/keys")
+@router.get("/keys", responses=UPSTREAM)
 async def list_remote_keys(ctx: ContextDep) -> list[dict[str, Any]]:
     """Every key on the OpenRouter account (OpenRouter's snake_case fields)."""
     async with upstream_errors():
@@ -188,7 +198,7 @@ async def key_of_wallet(wallet: Id, ctx: ContextDep) -> UserKeyView:
     return await keys.key_for_wallet(ctx, checked_wallet(wallet))
 
 
-@router.delete("/keys/wallet/{wallet}", response_model=Revoked)
+@router.delete("/keys/wallet/{wallet}", response_model=Revoked, responses=UPSTREAM)
 async def revoke_wallet_key(wallet: Id, ctx: ContextDep) -> Revoked:
     """Disable the wallet's key on OpenRouter and mark it REVOKED."""
     async with upstream_errors():
@@ -208,14 +218,14 @@ async def keys_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[UserKeyView
     return await keys.keys_for_strategy(ctx, strategy_id)
 
 
-@router.get("/keys/{key_hash}")
+@router.get("/keys/{key_hash}", responses=UPSTREAM)
 async def remote_key(key_hash: Hash, ctx: ContextDep) -> dict[str, Any]:
     """One key as OpenRouter reports it (404 when it does not exist)."""
     async with upstream_errors():
         return await keys.get_remote_key(ctx, key_hash)
 
 
-@router.delete("/keys/{key_hash}", response_model=Revoked)
+@router.delete("/keys/{key_hash}", response_model=Revoked, responses=UPSTREAM)
 async def revoke_key(key_hash: Hash, ctx: ContextDep) -> Revoked:
     """Disable a holder key by its hash and mark it REVOKED."""
     async with upstream_errors():
@@ -225,7 +235,7 @@ async def revoke_key(key_hash: Hash, ctx: ContextDep) -> Revoked:
 # --- pool and stats ----------------------------------------------------------------------
 
 
-@router.get("/credit-pool", response_model=PoolView)
+@router.get("/credit-pool", response_model=PoolView, responses=UPSTREAM)
 @router.get("/pool", response_model=PoolView, include_in_schema=False)
 async def credit_pool(ctx: ContextDep) -> PoolView:
     """Credit pool balance, promised headroom, reserve, availability and runway."""

@@ -20,6 +20,7 @@ from arenabrain.web.auth import (
     tokens_match,
 )
 from arenabrain.web.errors import AppError, ServiceUnavailable, TooManyRequests, Unauthorized
+from arenabrain.web.openapi import error_responses
 
 router = APIRouter()
 log = get_logger()
@@ -34,7 +35,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-@router.post("/api/admin/login")
+@router.post("/api/admin/login", responses=error_responses(401, 429, 503))
 async def login(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
     """Exchange the admin password for a 7-day session cookie."""
     failures = guards(ctx).login_failures

@@ -65,7 +65,12 @@ async def live(ctx: ContextDep) -> dict[str, Any]:
     return {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
 
 
-@router.get("/health/ready")
+DEGRADED: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Degraded: the same body, naming the failing check"}
+}
+
+
+@router.get("/health/ready", responses=DEGRADED)
 async def ready(ctx: ContextDep) -> JSONResponse:
     """Database and OpenRouter, checked concurrently with a 3 s limit each; 503 when degraded."""
     started = time.perf_counter()
@@ -101,7 +106,7 @@ async def _integrity_check(ctx: Context) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/health")
+@router.get("/api/health", responses=DEGRADED)
 async def arena_health(ctx: ContextDep) -> JSONResponse:
     """Database, configuration completeness and a data-integrity probe; never names a secret."""
     database = (

@@ -51,6 +51,7 @@ class PhaseContext:
     dry_run: bool
     log: Any
     holder: str | None = None  # the run lock's holder; journal writes refresh the lock
+    leases: tuple[str, ...] = ()  # this phase's resource locks (phase_locks), refreshed too
 
     @property
     def run_id(self) -> str:
@@ -62,13 +63,14 @@ class PhaseContext:
     async def journal(self, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Commit `write(session)` now, in its own unit of work.
 
-        Each journal write also refreshes the run lock (a heartbeat during long phases) and
-        stops the phase with LockLost when another process has taken the strategy over."""
+        Each journal write also refreshes the run lock and the phase's resource locks (a
+        heartbeat during long phases) and stops the phase with LockLost when another process
+        has taken one of them over."""
         from arenabrain.credits import locks
 
         async with self.ctx.db.write() as session:
             if self.holder is not None and not await locks.refresh(
-                session, self.strategy.strategy_id, self.holder, self.now()
+                session, self.strategy.strategy_id, self.holder, self.now(), leases=self.leases
             ):
                 raise locks.LockLost()
             return await write(session)

@@ -1,0 +1,143 @@
+"""The OpenAPI document tells the truth about statuses, with one error body schema, and
+trailing-slash variants of routes answer as the routes do (never a 307 redirect)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import api_headers
+from tests.web.test_request_bodies import ENV
+
+ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+@pytest.fixture
+def app(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> FastAPI:
+    wrapper = make_client(make_settings(**ENV))
+    return wrapper.app  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def http(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(make_settings(**ENV)) as client:
+        yield client
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def error_schema(operation: dict[str, Any], status: str) -> Any:
+    return operation["responses"][status]["content"]["application/json"]["schema"]
+
+
+def test_no_operation_documents_422_and_every_one_documents_400_and_413(app: FastAPI) -> None:
+    document = app.openapi()
+    assert len(operations(document)) > 40
+    for method, path, operation in operations(document):
+        statuses = operation["responses"]
+        assert "422" not in statuses, (method, path)
+        for status in ("400", "413"):
+            assert error_schema(operation, status) == ERROR_REF, (method, path, status)
+
+
+def test_one_error_body_schema_and_no_fastapi_validation_schemas(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    body = schemas["ErrorBody"]
+    assert body["required"] == ["error", "statusCode"]
+    assert body["properties"]["statusCode"]["type"] == "integer"
+    assert body["additionalProperties"] is True  # e.g. the run id of a refused run
+
+
+def test_protected_operations_document_401_and_429(app: FastAPI) -> None:
+    protected = [
+        (method, path, operation)
+        for method, path, operation in operations(app.openapi())
+        if path.startswith(("/api/cron/", "/api/strategies", "/api/runs", "/api/keys"))
+        or (path.startswith("/api/admin/") and path != "/api/admin/login")
+    ]
+    assert len(protected) > 25
+    for method, path, operation in protected:
+        for status in ("401", "429"):
+            assert error_schema(operation, status) == ERROR_REF, (method, path, status)
+    public = app.openapi()["paths"]["/api/health"]["get"]["responses"]
+    assert "401" not in public
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("POST", "/api/runs", {"403", "404", "409", "429", "502", "503"}),
+        ("POST", "/api/runs/{run_id}/resume", {"400", "403", "404", "409", "502", "503"}),
+        ("DELETE", "/api/strategies/{strategy_id}", {"404", "409"}),
+        ("PATCH", "/api/strategies/{strategy_id}", {"400", "404"}),
+        ("GET", "/api/keys", {"502"}),
+        ("GET", "/api/keys/{key_hash}", {"404", "502"}),
+        ("DELETE", "/api/keys/wallet/{wallet}", {"400", "404", "502"}),
+        ("GET", "/api/credit-pool", {"502"}),
+        ("POST", "/api/admin/login", {"400", "401", "429", "503"}),
+        ("GET", "/health/ready", {"503"}),
+    ],
+)
+def test_operations_document_the_statuses_they_answer(
+    app: FastAPI, method: str, path: str, statuses: set[str]
+) -> None:
+    documented = set(app.openapi()["paths"][path][method.lower()]["responses"])
+    assert statuses <= documented, statuses - documented
+
+
+def test_integer_ranges_show_in_the_document(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    top_n = schemas["StrategyCreate"]["properties"]["distributionTopN"]["anyOf"][0]
+    assert (top_n["minimum"], top_n["maximum"]) == (1, 10_000)
+    expiry = schemas["KeyConfigIn"]["properties"]["expiryDays"]["anyOf"][0]
+    assert (expiry["minimum"], expiry["maximum"]) == (0, 3650)
+    assert "owner_wallet" not in schemas["StrategyCreate"]["properties"]
+
+
+async def test_a_validation_error_answers_400_with_the_error_body(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post("/api/strategies", headers=api_headers(), json={"x": 1})
+    assert response.status_code == 400
+    assert set(response.json()) == {"error", "statusCode"}
+
+
+# --- trailing slashes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/api/strategies", {}),
+        ("GET", "/api/strategies", api_headers()),
+        ("POST", "/api/runs", {}),
+        ("POST", "/api/runs", api_headers()),
+        ("GET", "/api/admin/benchmark", {}),
+        ("POST", "/api/cron/sync-markets", {}),
+        ("GET", "/api/health", {}),
+        ("GET", "/health/live", {}),
+        ("GET", "/api/nowhere", {}),
+    ],
+)
+async def test_a_trailing_slash_answers_as_the_route_does(
+    http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
+) -> None:
+    plain = await http.request(method, path, headers=headers, json={})
+    slashed = await http.request(method, path + "/", headers=headers, json={})
+    assert slashed.status_code == plain.status_code != 307
+    assert "location" not in slashed.headers
+    if plain.status_code != 200:
+        assert slashed.json() == plain.json()
