@@ -290,6 +290,21 @@ def status_cmd(
     print_run(status, json_out)
 
 
+@app.command("abandon-run")
+def abandon_run_cmd(
+    run_id: Annotated[str, typer.Option("--run", help="The FAILED run to give up on.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Give up on a FAILED run for good: never resumed; its unprovisioned credit is freed."""
+
+    async def job(ctx: Context) -> RunStatus:
+        await runs.abandon_run(ctx, run_id, "cli", reason)
+        return await runs.run_status(ctx, run_id=run_id)
+
+    print_run(call(job), json_out)
+
+
 @app.command("pool-status")
 def pool_status_cmd(json_out: JsonFlag = False) -> None:
     """Credit pool balance, promised headroom, reserve, availability and runway."""

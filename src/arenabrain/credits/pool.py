@@ -5,12 +5,23 @@ account, and the service only reads `GET /credits`. What a run may allocate is b
 
     available = (total_credits − total_usage) − reserve − promised
 
-where `reserve` is the reserve percentage of that balance and `promised` is the headroom
-already granted to live keys: the sum of `limit_remaining` over every enabled, unexpired key
-with a limit (any such key can draw on the same balance). Each run allocates at most
-`min(what the run earned, available)`. `credit_pool_allocations` is the ledger of what runs
-allocated (the history endpoint); availability is always recomputed from live numbers, so a
-key that is spent, expired or revoked no longer counts (the anchor's ledger only ever grew).
+where `reserve` is the reserve percentage of that balance and `promised` is what is already
+promised:
+- the headroom granted to live keys: the sum of `limit_remaining` over every enabled,
+  unexpired key with a limit (any such key can draw on the same balance), and
+- the allocations not provisioned yet (`pending`): an allocation snapshot without a key
+  (`key_hash IS NULL`) of a live run that can still provision, i.e. one in PROVISIONING or
+  FAILED there and not abandoned, whose strategy still exists. Each allocation thus reserves
+  its amount from the moment ALLOCATING records it; provisioning its key consumes the
+  reservation (the key's headroom counts instead); abandoning its run releases it.
+
+Each run allocates at most `min(what the run earned, available)`. `pending` is read before
+the keys, so an allocation provisioned in between is counted twice (safe), never missed; and
+ALLOCATING holds the credit pool's lock (phase_locks.py), so no other plan is recorded
+between a run's reading of the pool and the recording of its own. `credit_pool_allocations`
+is the ledger of what runs allocated (the history endpoint); availability is always
+recomputed from live numbers, so a key that is spent, expired or revoked no longer counts
+(the anchor's ledger only ever grew).
 
 The runway estimate divides the balance by the average daily usage of the strategy keys,
 measured from usage snapshots over the last 7 days."""
@@ -24,11 +35,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.context import Context
-from arenabrain.credits.models import CreditPoolAllocation, UsageSnapshot
+from arenabrain.credits.models import (
+    AllocationSnapshot,
+    CreditPoolAllocation,
+    Run,
+    UsageSnapshot,
+)
 from arenabrain.credits.ports import Credits, OpenRouterKey
 from arenabrain.credits.schemas import PoolEntry, PoolView
 from arenabrain.credits.upstreams import Guard, credit_clients
@@ -36,6 +52,8 @@ from arenabrain.db.ids import new_id
 
 USAGE_WINDOW = timedelta(days=7)
 HISTORY_LIMIT_MAX = 1000
+# The error code of a FAILED run given up for good (runs.abandon_run): it never provisions.
+ABANDONED = "RUN_ABANDONED"
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,7 @@ class PoolNumbers:
     reserve_pct: Decimal
     reserved_cents: int
     available_cents: int
+    pending_cents: int = 0  # allocations not provisioned yet, part of `promised_cents`
 
 
 def floor_cents(amount: Decimal) -> int:
@@ -70,10 +89,14 @@ def promised_cents(keys: Iterable[OpenRouterKey], now: datetime) -> int:
 
 
 def pool_numbers(
-    credits: Credits, keys: Iterable[OpenRouterKey], reserve_pct: Decimal, now: datetime
+    credits: Credits,
+    keys: Iterable[OpenRouterKey],
+    reserve_pct: Decimal,
+    now: datetime,
+    pending_cents: int = 0,
 ) -> PoolNumbers:
     balance = max(0, floor_cents(credits.balance))
-    promised = promised_cents(keys, now)
+    promised = promised_cents(keys, now) + pending_cents
     reserved = math.ceil(Decimal(balance) * reserve_pct / 100)
     return PoolNumbers(
         credits_usd=credits.total_credits,
@@ -83,6 +106,7 @@ def pool_numbers(
         reserve_pct=reserve_pct,
         reserved_cents=reserved,
         available_cents=max(0, balance - reserved - promised),
+        pending_cents=pending_cents,
     )
 
 
@@ -130,6 +154,45 @@ async def record_allocation(
     return entry
 
 
+def _still_promised() -> tuple[ColumnElement[bool], ...]:
+    """Conditions on allocation snapshots joined with their runs: not provisioned, of a live
+    run that can still provision them (see the module docstring)."""
+    can_still_provision = or_(
+        Run.state == "PROVISIONING",
+        and_(
+            Run.state == "FAILED",
+            Run.error_failed_state == "PROVISIONING",
+            or_(Run.error_code.is_(None), Run.error_code != ABANDONED),
+        ),
+    )
+    return (
+        Run.run_id == AllocationSnapshot.run_id,
+        AllocationSnapshot.key_hash.is_(None),
+        AllocationSnapshot.allocated_cents > 0,
+        Run.dry_run.is_(False),
+        Run.strategy_id.is_not(None),
+        can_still_provision,
+    )
+
+
+async def pending_cents(session: AsyncSession) -> int:
+    """Cents allocated by runs and not provisioned yet, that they may still provision."""
+    total = await session.scalar(
+        select(func.sum(AllocationSnapshot.allocated_cents)).where(*_still_promised())
+    )
+    return int(total or 0)
+
+
+async def pending_by_wallet(session: AsyncSession, strategy_id: str) -> dict[str, int]:
+    """The same, per holder, for one strategy (it counts against each holder's key cap)."""
+    rows = await session.execute(
+        select(AllocationSnapshot.holder_wallet, func.sum(AllocationSnapshot.allocated_cents))
+        .where(*_still_promised(), Run.strategy_id == strategy_id)
+        .group_by(AllocationSnapshot.holder_wallet)
+    )
+    return {wallet: int(cents or 0) for wallet, cents in rows}
+
+
 async def ledger_total_cents(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.sum(CreditPoolAllocation.amount_cents))) or 0)
 
@@ -149,13 +212,16 @@ async def usage_samples(
 
 
 async def read_pool(ctx: Context, reserve_pct: Decimal) -> tuple[PoolNumbers, list[OpenRouterKey]]:
-    """Live pool numbers from OpenRouter (credits and every key's remaining headroom), with
-    the keys they were computed from."""
+    """Live pool numbers: the allocations still pending (read first, see the module
+    docstring), then OpenRouter's credits and every key's remaining headroom; with the keys
+    they were computed from."""
+    async with ctx.db.read() as session:
+        pending = await pending_cents(session)
     keys_port = credit_clients(ctx).keys
     guard = Guard(ctx)
     credits = await guard.call("openrouter", keys_port.credits, what="GET /credits")
     keys = await guard.call("openrouter", keys_port.list_keys, what="GET /keys")
-    return pool_numbers(credits, keys, reserve_pct, ctx.clock.now()), keys
+    return pool_numbers(credits, keys, reserve_pct, ctx.clock.now(), pending), keys
 
 
 async def pool_status(ctx: Context) -> PoolView:

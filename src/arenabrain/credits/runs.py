@@ -11,25 +11,36 @@ its run marked interrupted so it can be resumed), then executes the phases in or
 - a failing phase marks the run FAILED with `error_code`, `error_detail` and
   `error_failed_state` and an audit row; a resume re-enters that phase with the stored
   checkpoints and clears the error columns;
+- during CLAIMING..SWAPPING the run also holds the signer wallet's lock, and during
+  ALLOCATING the credit pool's (phase_locks.py), so runs of strategies sharing them never
+  overlap there;
+- a database locked by another process (SQLite's busy timeout passed) fails the run with
+  DB_LOCKED: the failure is written as soon as the database is writable again (waiting up to
+  DB_LOCKED_WAITS). Past that nothing can be written; the run stays in its phase with its run
+  lock, which expires, and the next run of the strategy marks it RUN_INTERRUPTED (resumable);
+- a FAILED run can be abandoned for good (`abandon_run`): it is never resumed and the credit
+  it allocated but did not provision is no longer reserved in the pool;
 - log lines inside a run carry `runId`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.context import Context
-from arenabrain.credits import audit, locks, policy, strategies
+from arenabrain.credits import audit, locks, phase_locks, policy, pool, strategies
 from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import Run, Strategy
+from arenabrain.credits.phase_locks import PhaseLocks
 from arenabrain.credits.phases import HANDLERS
 from arenabrain.credits.phases.base import Handler, PhaseContext, PhaseFailure, error_code
 from arenabrain.credits.policy import PolicyBlocked
@@ -45,13 +56,19 @@ from arenabrain.credits.state_machine import (
     resume_phase,
     transition_action,
 )
-from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.credits.upstreams import SLEEP, Guard, credit_clients
 from arenabrain.db.ids import new_id
 from arenabrain.logging import get_logger
-from arenabrain.web.errors import AppError, Conflict, NotFound
+from arenabrain.web.errors import AppError, Conflict, NotFound, ServiceUnavailable
 
+T = TypeVar("T")
 HANDLERS_EXTRA = "credits.handlers"  # tests may wrap the phase handlers
 INTERRUPTED = "RUN_INTERRUPTED"
+ABANDONED = pool.ABANDONED
+DB_LOCKED = "DB_LOCKED"
+# Seconds between attempts to write to a locked database (each attempt also waits SQLite's
+# busy timeout): about 10 minutes in all, well inside the run lock's TTL.
+DB_LOCKED_WAITS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 15.0) + (30.0,) * 18
 
 
 class RunNotFound(NotFound):
@@ -61,6 +78,41 @@ class RunNotFound(NotFound):
 
 class CannotResume(AppError):
     status_code = 400
+
+
+class NotAbandonable(AppError):
+    status_code = 400
+
+
+class DatabaseLocked(ServiceUnavailable):
+    """The database stayed locked by another process longer than the runner waits."""
+
+
+def is_db_locked(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
+async def when_writable(ctx: Context, write: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run `write` (its own unit of work); while another process holds the database's
+    write lock, wait (DB_LOCKED_WAITS, injected sleep) and try again."""
+    sleep = ctx.extras.get(SLEEP, asyncio.sleep)
+    for delay in (*DB_LOCKED_WAITS, None):
+        try:
+            return await write()
+        except OperationalError as exc:
+            if not is_db_locked(exc):
+                raise
+            if delay is None:
+                minutes = round(sum(DB_LOCKED_WAITS) / 60)
+                raise DatabaseLocked(
+                    f"The database is locked by another process ({DB_LOCKED}): could not "
+                    f"{what} after waiting {minutes} minutes. Stop the process holding it; a "
+                    "run left mid-phase is marked RUN_INTERRUPTED once its run lock expires, "
+                    "then `arenabrain run --resume <run-id>` continues it"
+                ) from exc
+            get_logger().warning("Database locked; waiting to write", what=what, delayS=delay)
+            await sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -122,8 +174,11 @@ async def get(session: AsyncSession, run_id: str) -> Run | None:
     return found
 
 
-async def get_or_404(session: AsyncSession, run_id: str) -> Run:
-    found = await get(session, run_id)
+async def get_or_404(session: AsyncSession, run_id: str, *, for_update: bool = False) -> Run:
+    """The run (with `for_update`, its row locked on PostgreSQL until the unit of work ends)."""
+    found: Run | None = await session.get(
+        Run, run_id, populate_existing=True, with_for_update=for_update
+    )
     if found is None:
         raise RunNotFound()
     return found
@@ -211,15 +266,27 @@ async def run_lock(ctx: Context, strategy_id: str) -> AsyncIterator[str]:
     cancellation stands for the process dying: the lock is left to go stale, as it would be."""
     holder = locks.new_holder()
     now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        stale = await locks.acquire(session, strategy_id, holder, now)
-        orphans = await interrupt_orphans(session, strategy_id, now)
+    try:
+        async with ctx.db.write() as session:
+            stale = await locks.acquire(session, strategy_id, holder, now)
+            if stale is not None:  # its process stopped: so did its phases' locks
+                await locks.release_resources(session, stale.holder)
+            orphans = await interrupt_orphans(session, strategy_id, now)
+    except OperationalError as exc:
+        if is_db_locked(exc):
+            raise DatabaseLocked(
+                f"The database is locked by another process ({DB_LOCKED}); nothing was "
+                "started. Try again once that process is done"
+            ) from exc
+        raise
     if stale is not None:
         get_logger().info("Cleaned stale run lock", strategyId=strategy_id, staleRunId=stale.run_id)
     for run_id in orphans:
         get_logger(runId=run_id).warning("Run marked interrupted", strategyId=strategy_id)
     try:
         yield holder
+    except DatabaseLocked:
+        raise  # nothing can be written now: the lock expires and its run is then interrupted
     except (Exception, asyncio.CancelledError):
         await asyncio.shield(_release_lock(ctx, strategy_id, holder))
         raise
@@ -227,8 +294,11 @@ async def run_lock(ctx: Context, strategy_id: str) -> AsyncIterator[str]:
 
 
 async def _release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
-    async with ctx.db.write() as session:
-        await locks.release(session, strategy_id, holder)
+    async def release() -> None:
+        async with ctx.db.write() as session:
+            await locks.release(session, strategy_id, holder)
+
+    await when_writable(ctx, release, f"release the run lock of strategy {strategy_id}")
 
 
 async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> RunView:
@@ -272,6 +342,7 @@ async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView
             resume_phase(run.state, None)
         except NotResumable as exc:
             raise CannotResume(str(exc)) from exc
+    refuse_abandoned(run)
     strategy_id = run.strategy_id
     if strategy_id is None:
         raise Conflict("The strategy of this run was deleted; the run cannot be resumed")
@@ -290,11 +361,12 @@ async def resume_run(ctx: Context, run_id: str, trigger: str = "api") -> RunView
     async with run_lock(ctx, strategy_id) as holder:
         now = ctx.clock.now()
         async with ctx.db.write() as session:
-            run = await get_or_404(session, run_id)
+            run = await get_or_404(session, run_id, for_update=True)
             try:
                 phase = resume_phase(run.state, run.error_failed_state)
             except NotResumable as exc:
                 raise CannotResume(str(exc)) from exc
+            refuse_abandoned(run)
             mode = policy.resume_mode(run.dry_run, settings)
             if not mode.allowed:
                 raise PolicyBlocked(mode.reason, run_id)
@@ -351,53 +423,90 @@ def handlers(ctx: Context) -> dict[RunState, Handler]:
 
 
 async def execute(ctx: Context, run_id: str, strategy_id: str, holder: str) -> None:
-    """Execute the run's remaining phases in order, checkpointing each one."""
+    """Execute the run's remaining phases in order, checkpointing each one.
+
+    The phases' resource locks are released when the run stops (shielded, as the run lock);
+    not when the process dies, nor when the database cannot be written: they expire."""
     with structlog.contextvars.bound_contextvars(runId=run_id):
-        log = get_logger()
-        clients = credit_clients(ctx)
-        guard = Guard(ctx)
-        while True:
-            async with ctx.db.read() as session:
-                run = await get_or_404(session, run_id)
-                strategy = await strategies.get(session, strategy_id, deleted=True)
-            state = RunState(run.state)
-            if state in TERMINAL:
+        held = PhaseLocks(ctx, holder, run_id, strategy_id)
+        try:
+            await _execute(ctx, run_id, strategy_id, holder, held)
+        except DatabaseLocked:
+            raise
+        except (Exception, asyncio.CancelledError):
+            await asyncio.shield(_release_phase_locks(ctx, held))
+            raise
+        await asyncio.shield(_release_phase_locks(ctx, held))
+
+
+async def _release_phase_locks(ctx: Context, held: PhaseLocks) -> None:
+    await when_writable(ctx, held.release, "release the run's phase locks")
+
+
+async def _execute(
+    ctx: Context, run_id: str, strategy_id: str, holder: str, held: PhaseLocks
+) -> None:
+    log = get_logger()
+    clients = credit_clients(ctx)
+    guard = Guard(ctx)
+    while True:
+        async with ctx.db.read() as session:
+            run = await get_or_404(session, run_id)
+            strategy = await strategies.get(session, strategy_id, deleted=True)
+        state = RunState(run.state)
+        if state in TERMINAL:
+            return
+        try:
+            if strategy is None:
+                raise PhaseFailure("STRATEGY_NOT_FOUND", f"Strategy {strategy_id} not found")
+            if state is RunState.PENDING:
+                await advance(ctx, run_id, state, holder, {}, None, None)
+                continue
+            blocked = policy.kill_switch(ctx.settings)
+            if not blocked.allowed:
+                raise PhaseFailure(policy.POLICY_BLOCKED, blocked.reason)
+            await held.hold(phase_locks.needed(run, strategy, clients.signer))
+            log.info(f"Executing phase: {state}", phase=str(state), dryRun=run.dry_run)
+            context = PhaseContext(
+                ctx, run, strategy, clients, guard, run.dry_run, log, holder, held.held
+            )
+            outcome = await handlers(ctx)[state](context)
+            await advance(
+                ctx,
+                run_id,
+                state,
+                holder,
+                outcome.checkpoint,
+                outcome,
+                outcome.tx_signature,
+                leases=held.held,
+            )
+        except LockLost:
+            log.error("Run lock lost; another process took over this run", phase=state)
+            return
+        except PhaseFailure as exc:
+            await fail(ctx, run_id, holder, exc.code, exc.detail)
+            return
+        except UpstreamError as exc:
+            await fail(ctx, run_id, holder, error_code(exc), f"Phase {state}: {exc}")
+            return
+        except Exception as exc:
+            if is_db_locked(exc):
+                log.error(f"Database locked during phase {state}", phase=str(state), err=exc)
+                await fail(ctx, run_id, holder, DB_LOCKED, locked_detail(state, run_id))
                 return
-            try:
-                if strategy is None:
-                    raise PhaseFailure("STRATEGY_NOT_FOUND", f"Strategy {strategy_id} not found")
-                if state is RunState.PENDING:
-                    await advance(ctx, run_id, state, holder, {}, None, None)
-                    continue
-                blocked = policy.kill_switch(ctx.settings)
-                if not blocked.allowed:
-                    raise PhaseFailure(policy.POLICY_BLOCKED, blocked.reason)
-                log.info(f"Executing phase: {state}", phase=str(state), dryRun=run.dry_run)
-                context = PhaseContext(ctx, run, strategy, clients, guard, run.dry_run, log, holder)
-                outcome = await handlers(ctx)[state](context)
-                await advance(
-                    ctx,
-                    run_id,
-                    state,
-                    holder,
-                    outcome.checkpoint,
-                    outcome,
-                    outcome.tx_signature,
-                )
-            except LockLost:
-                log.error("Run lock lost; another process took over this strategy", phase=state)
-                return
-            except PhaseFailure as exc:
-                await fail(ctx, run_id, holder, exc.code, exc.detail)
-                return
-            except UpstreamError as exc:
-                await fail(ctx, run_id, holder, error_code(exc), f"Phase {state}: {exc}")
-                return
-            except Exception as exc:
-                code = error_code(exc)
-                log.error(f"Phase {state} threw unexpected error", phase=str(state), err=exc)
-                await fail(ctx, run_id, holder, code, f"Phase {state} error: {exc}")
-                return
+            code = error_code(exc)
+            log.error(f"Phase {state} threw unexpected error", phase=str(state), err=exc)
+            await fail(ctx, run_id, holder, code, f"Phase {state} error: {exc}")
+            return
+
+
+def locked_detail(state: RunState, run_id: str) -> str:
+    return (
+        f"The database was locked by another process during {state} (SQLite's busy timeout "
+        f"passed); what the phase did before is recorded. Resume the run with "
+        f"`arenabrain run --resume {run_id}`"
+    )
 
 
 async def advance(
@@ -408,8 +517,13 @@ async def advance(
     checkpoint: dict[str, Any],
     outcome: Any,
     tx_signature: str | None,
+    *,
+    leases: Sequence[str] = (),
 ) -> None:
-    """Commit a phase: its rows, checkpoints, audit row and move to the next state, at once."""
+    """Commit a phase: its rows, checkpoints, audit row and move to the next state, at once.
+
+    `outcome.persist` runs first and may complete the checkpoint and details it returned
+    (ALLOCATING decides its plan there, under the write lock, see phases/allocating.py)."""
     now = ctx.clock.now()
     target = next_state(state)
     check_transition(state, target)
@@ -417,7 +531,7 @@ async def advance(
         run = await get_or_404(session, run_id)
         if run.state != state.value or run.strategy_id is None:
             raise LockLost()
-        if not await locks.refresh(session, run.strategy_id, holder, now):
+        if not await locks.refresh(session, run.strategy_id, holder, now, leases=leases):
             raise LockLost()
         if outcome is not None and outcome.persist is not None:
             await outcome.persist(session)
@@ -442,16 +556,65 @@ async def advance(
 
 
 async def fail(ctx: Context, run_id: str, holder: str, code: str, detail: str) -> None:
+    """Mark the run FAILED, waiting for the database when another process has it locked."""
+
+    async def record() -> str | None:
+        now = ctx.clock.now()
+        async with ctx.db.write() as session:
+            run = await get_or_404(session, run_id)
+            if RunState(run.state) in TERMINAL or run.strategy_id is None:
+                return None
+            if not await locks.refresh(session, run.strategy_id, holder, now):
+                return None  # another process owns this strategy now; it decides about this run
+            failed_state = run.state
+            await mark_failed(session, run, code, detail, now)
+            return failed_state
+
+    failed_state = await when_writable(ctx, record, f"record the failure ({code}) of run {run_id}")
+    if failed_state is not None:
+        get_logger().error("Run failed", code=code, detail=detail, failedState=failed_state)
+
+
+# --- abandoning -------------------------------------------------------------------------------
+
+
+def refuse_abandoned(run: Run) -> None:
+    if run.error_code == ABANDONED:
+        raise CannotResume(f"Run {run.run_id} was abandoned; it cannot be resumed")
+
+
+async def abandon_run(
+    ctx: Context, run_id: str, trigger: str = "api", reason: str | None = None
+) -> RunView:
+    """Give up on a FAILED run for good: it is never resumed, and the credit it allocated but
+    did not provision stops being reserved in the pool. Its error columns keep the cause."""
     now = ctx.clock.now()
     async with ctx.db.write() as session:
-        run = await get_or_404(session, run_id)
-        if RunState(run.state) in TERMINAL or run.strategy_id is None:
-            return
-        if not await locks.refresh(session, run.strategy_id, holder, now):
-            return  # another process owns this strategy now; it decides about this run
-        failed_state = run.state
-        await mark_failed(session, run, code, detail, now)
-    get_logger().error("Run failed", code=code, detail=detail, failedState=failed_state)
+        run = await get_or_404(session, run_id, for_update=True)
+        if run.state != RunState.FAILED:
+            raise NotAbandonable(f"Only FAILED runs can be abandoned; run is {run.state}")
+        if run.error_code != ABANDONED:
+            previous = {
+                "code": run.error_code,
+                "detail": run.error_detail,
+                "failedState": run.error_failed_state,
+            }
+            await audit.record(
+                session,
+                run_id,
+                RunState.FAILED,
+                "abandon:FAILED",
+                now,
+                {"entryPoint": trigger, "reason": reason, "previousError": previous},
+            )
+            why = f": {reason}" if reason else ""
+            run.error_code = ABANDONED
+            run.error_detail = (
+                f"Abandoned ({trigger}){why}. It had failed in {run.error_failed_state} with "
+                f"{previous['code']}: {previous['detail']}"
+            )
+    get_logger(runId=run_id).warning("Run abandoned", entryPoint=trigger, reason=reason)
+    return await get_run(ctx, run_id)
 
 
 # --- reads -----------------------------------------------------------------------------------

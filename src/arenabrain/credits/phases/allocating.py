@@ -6,13 +6,17 @@
    are removed. OWNER_ONLY and CUSTOM_LIST need no snapshot. Every holder seen is written to
    `holder_snapshots`, with the reason when it was left out.
 3. The distributable amount is bounded by the credit pool:
-   `min(run amount, credits − usage − reserve − headroom promised to live keys)`, where the
-   reserve is the strategy's reserve percentage (`--reserve`, defaulting to
-   CREDIT_POOL_RESERVE_PCT) of the balance. Zero means PROVISIONING skips every key update.
+   `min(run amount, credits − usage − reserve − promised)`, where the reserve is the
+   strategy's reserve percentage (`--reserve`, defaulting to CREDIT_POOL_RESERVE_PCT) of the
+   balance and `promised` is the headroom of live keys plus what other runs allocated and have
+   not provisioned yet (pool.py). Zero means PROVISIONING skips every key update. The runner
+   holds the credit pool's lock through this phase, so no other run records a plan meanwhile.
 4. Each holder's cap is the strategy's key limit (never above MAX_KEY_LIMIT_USD), less what
-   the holder's existing key can already spend (see `topup.room_cents`).
+   the holder's existing key can already spend (see `topup.room_cents`) and less what earlier
+   runs of the strategy allocated to the holder and have not provisioned yet.
 5. The plan (allocation.py) is written to `allocation_snapshots`, with its total in the
-   `credit_pool_allocations` ledger, in the same unit of work as the transition.
+   `credit_pool_allocations` ledger, in the same unit of work as the transition. Until its
+   keys are provisioned, those rows are the plan's reservation in the pool.
 
 DRY_RUN: computed and audited (the plan is in the audit details); no allocation or ledger row
 is written."""
@@ -82,12 +86,15 @@ async def allocating(pc: PhaseContext) -> PhaseOutcome:
     cap = min(strategy.key_limit_usd_cents, int(pc.ctx.settings.max_key_limit_usd * 100))
     async with pc.ctx.db.read() as session:
         live = await keys.live_keys(session, strategy.strategy_id)
+        pending = await pool.pending_by_wallet(session, strategy.strategy_id)
     by_hash = {k.hash: k for k in remote}
     caps = {
         wallet: room_cents(KeyBudget.of(by_hash[key.openrouter_key_hash]), cap)
         for wallet, key in live.items()
         if key.openrouter_key_hash in by_hash
     }
+    for wallet, cents in pending.items():
+        caps[wallet] = max(0, caps.get(wallet, cap) - cents)
     plan = allocate(
         mode,
         eligible,
@@ -114,6 +121,7 @@ async def allocating(pc: PhaseContext) -> PhaseOutcome:
         "pool": {
             "balanceUsd": usd(numbers.balance_cents),
             "promisedUsd": usd(numbers.promised_cents),
+            "pendingUsd": usd(numbers.pending_cents),
             "reservePct": str(numbers.reserve_pct),
             "reservedUsd": usd(numbers.reserved_cents),
             "availableUsd": usd(numbers.available_cents),
