@@ -141,3 +141,20 @@ async def test_a_trailing_slash_answers_as_the_route_does(
     assert "location" not in slashed.headers
     if plain.status_code != 200:
         assert slashed.json() == plain.json()
+
+
+def test_every_creditbrain_answer_has_a_precise_schema(app: FastAPI) -> None:
+    """No bare `dict`: a schema check of a CreditBrain answer means something."""
+    schemas = app.openapi()["components"]["schemas"]
+    credits = [
+        (method, path, operation)
+        for method, path, operation in operations(app.openapi())
+        if "credits" in operation.get("tags", [])
+    ]
+    assert len(credits) > 20
+    for method, path, operation in credits:
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        schema = schema.get("items", schema)
+        assert "$ref" in schema, (method, path, schema)
+        model = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        assert model["properties"], (method, path)

@@ -20,6 +20,7 @@ from arenabrain.credits.schemas import (
     Deleted,
     PoolEntry,
     PoolView,
+    RemoteKeyView,
     Revoked,
     RunCreate,
     RunView,
@@ -27,6 +28,7 @@ from arenabrain.credits.schemas import (
     StrategyCreate,
     StrategyUpdate,
     StrategyView,
+    UsageRowView,
     UserKeyView,
 )
 from arenabrain.credits.wallets import wallet_problem
@@ -185,7 +187,7 @@ async def resume_run(run_id: Id, ctx: ContextDep) -> RunView:
 # --- keys ------------------------------------------------------------------------------------
 
 
-@router.get("/keys", responses=UPSTREAM)
+@router.get("/keys", response_model=list[RemoteKeyView], responses=UPSTREAM)
 async def list_remote_keys(ctx: ContextDep) -> list[dict[str, Any]]:
     """Every key on the OpenRouter account (OpenRouter's snake_case fields)."""
     async with upstream_errors():
@@ -205,7 +207,7 @@ async def revoke_wallet_key(wallet: Id, ctx: ContextDep) -> Revoked:
         return await keys.revoke_wallet(ctx, checked_wallet(wallet))
 
 
-@router.get("/keys/wallet/{wallet}/usage")
+@router.get("/keys/wallet/{wallet}/usage", response_model=list[UsageRowView])
 async def usage_of_wallet(wallet: Id, ctx: ContextDep) -> list[dict[str, Any]]:
     """Usage snapshots of the wallet's live key, newest first."""
     key = await keys.key_for_wallet(ctx, checked_wallet(wallet))
@@ -218,7 +220,7 @@ async def keys_of_strategy(strategy_id: Id, ctx: ContextDep) -> list[UserKeyView
     return await keys.keys_for_strategy(ctx, strategy_id)
 
 
-@router.get("/keys/{key_hash}", responses=UPSTREAM)
+@router.get("/keys/{key_hash}", response_model=RemoteKeyView, responses=UPSTREAM)
 async def remote_key(key_hash: Hash, ctx: ContextDep) -> dict[str, Any]:
     """One key as OpenRouter reports it (404 when it does not exist)."""
     async with upstream_errors():
@@ -259,13 +261,13 @@ async def credit_pool_history(ctx: ContextDep, limit: HistoryLimit = 100) -> lis
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-@router.get("/usage/key/{key_hash}")
+@router.get("/usage/key/{key_hash}", response_model=list[UsageRowView])
 async def usage_of_key(key_hash: Hash, ctx: ContextDep, limit: Limit = 100) -> list[dict[str, Any]]:
     """Usage snapshots of one key (snake_case rows), newest first."""
     return await usage.usage_rows(ctx, key_hash=key_hash, limit=limit)
 
 
-@router.get("/usage/strategy/{strategy_id}")
+@router.get("/usage/strategy/{strategy_id}", response_model=list[UsageRowView])
 async def usage_of_strategy(
     strategy_id: Id, ctx: ContextDep, limit: Limit = 100
 ) -> list[dict[str, Any]]:

@@ -262,6 +262,39 @@ class UserKeyView(CamelModel):
     last_synced_at: datetime | None
 
 
+class RemoteKeyView(BaseModel):
+    """An OpenRouter key as the anchor served it, in OpenRouter's own snake_case."""
+
+    hash: str
+    name: str
+    disabled: bool
+    limit: float | None
+    limit_remaining: float | None
+    limit_reset: str | None
+    usage: float
+    usage_daily: float
+    usage_weekly: float
+    usage_monthly: float
+    created_at: str | None
+    updated_at: str | None
+    expires_at: str | None
+
+
+class UsageRowView(BaseModel):
+    """One usage poll of one key, as the anchor served it (snake_case)."""
+
+    id: str
+    key_hash: str
+    strategy_id: str | None
+    usage: float
+    usage_daily: float
+    usage_weekly: float
+    usage_monthly: float
+    limit_remaining: float | None
+    limit: float | None
+    polled_at: str
+
+
 class Revoked(CamelModel):
     revoked: bool = True
     wallet: str | None = None
