@@ -162,6 +162,22 @@ async def test_claim_transactions_request_and_parse(bags: BagsClient) -> None:
 
 
 @respx.mock
+async def test_claim_transactions_of_a_mint_keep_every_position_in_order(
+    bags: BagsClient,
+) -> None:
+    """One request per mint answers the transactions of all its positions (a pool position,
+    then a custom fee vault): none is dropped or merged."""
+    items = [
+        {"tx": f"tx{i}", "blockhash": {"blockhash": "EkSn", "lastValidBlockHeight": 289}}
+        for i in range(3)
+    ]
+    route = respx.post(f"{BASE}/token-launch/claim-txs/v3").mock(return_value=ok(items))
+    txs = await bags.claim_transactions(WALLET, MINT)
+    assert [t.tx_base58 for t in txs] == ["tx0", "tx1", "tx2"]
+    assert route.call_count == 1
+
+
+@respx.mock
 async def test_quote_sends_string_amounts_and_manual_slippage(bags: BagsClient) -> None:
     route = respx.get(f"{BASE}/trade/quote").mock(return_value=ok(QUOTE))
     quote = await bags.trade_quote(WSOL_MINT, USDC_MINT, 10_000_000_000, 50)

@@ -155,7 +155,9 @@ class BagsClient:
         return [parse_position(item) for item in payload]
 
     async def claim_transactions(self, fee_claimer: str, token_mint: str) -> list[ClaimTransaction]:
-        """The (possibly Bags-presigned) base58 legacy transactions that claim one token's fees."""
+        """The (possibly Bags-presigned) base58 legacy transactions that claim one token's fees:
+        those of every claimable position of that mint (a pool position and a custom fee vault
+        of one token come in one answer), so callers ask once per mint."""
         payload = await self._request(
             "POST",
             "token-launch/claim-txs/v3",

@@ -75,9 +75,9 @@ class SwapTransaction:
 class BagsPort(Protocol):
     async def claimable_positions(self, wallet: str) -> list[ClaimablePosition]: ...
 
-    async def claim_transactions(
-        self, fee_claimer: str, token_mint: str
-    ) -> list[ClaimTransaction]: ...
+    async def claim_transactions(self, fee_claimer: str, token_mint: str) -> list[ClaimTransaction]:
+        """Keyed by mint: the transactions of every claimable position of that token."""
+        ...
 
     async def trade_quote(
         self, input_mint: str, output_mint: str, amount: int, slippage_bps: int
