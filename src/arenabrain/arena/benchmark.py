@@ -29,6 +29,7 @@ from arenabrain.arena.models import (
     ModelFamily,
     ModelRelease,
 )
+from arenabrain.arena.schemas.admin import AssignmentIn, ConfigIn, PromoteIn, ReleaseIn, RolloverIn
 from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.wire import row_dict
 from arenabrain.context import Context
@@ -65,9 +66,9 @@ def non_negative(value: Any) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
-def _text(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if isinstance(value, str) and value.strip():
+def _text(value: str | None) -> str | None:
+    """A field's text without surrounding blanks; None when missing or blank."""
+    if value is not None and value.strip():
         return value.strip()
     return None
 
@@ -258,25 +259,25 @@ def config_json(config: BenchmarkConfig, slots: Sequence[BenchmarkConfigModel]) 
 # --- admin: releases ------------------------------------------------------------------------
 
 
-async def create_release(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]:
+async def create_release(ctx: Context, body: ReleaseIn) -> dict[str, Any]:
     """Register an exact OpenRouter release under an existing family."""
-    family_id = _text(body, "family_id")
-    release_name = _text(body, "release_name")
-    openrouter_id = _text(body, "openrouter_id")
+    family_id = _text(body.family_id)
+    release_name = _text(body.release_name)
+    openrouter_id = _text(body.openrouter_id)
     if family_id is None:
         raise AppError("Model family is required")
     if release_name is None:
         raise AppError("Release name is required")
     if openrouter_id is None:
         raise AppError("OpenRouter model ID is required")
-    input_price = non_negative(body.get("default_input_price_per_million"))
+    input_price = non_negative(body.default_input_price_per_million)
     if input_price is None:
         raise AppError("Input price must be a non-negative number")
-    output_price = non_negative(body.get("default_output_price_per_million"))
+    output_price = non_negative(body.default_output_price_per_million)
     if output_price is None:
         raise AppError("Output price must be a non-negative number")
-    slug = slugify(_text(body, "release_slug") or release_name)
-    notes = body.get("notes") if isinstance(body.get("notes"), str) else None
+    slug = slugify(_text(body.release_slug) or release_name)
+    notes = body.notes
     now = ctx.clock.now()
     async with ctx.db.write() as session:
         family = await session.get(ModelFamily, family_id)
@@ -321,17 +322,17 @@ async def create_release(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any
 # --- admin: configs -------------------------------------------------------------------------
 
 
-async def _assignments(session: AsyncSession, raw: Any) -> list[Assignment]:
+async def _assignments(
+    session: AsyncSession, requested: Sequence[AssignmentIn] | None
+) -> list[Assignment]:
     """Validate the requested lineup against the catalog (messages of §12.3)."""
-    if not isinstance(raw, list) or not raw:
+    if not requested:
         raise AppError("At least one lineup assignment is required")
     active = {family.id: family for family in await active_families(session)}
     chosen: dict[str, Assignment] = {}
-    for item in raw:
-        if not isinstance(item, Mapping):
-            raise AppError("Lineup assignments must be objects")
-        family_id = _text(item, "family_id")
-        release_id = _text(item, "release_id")
+    for item in requested:
+        family_id = _text(item.family_id)
+        release_id = _text(item.release_id)
         if family_id is None:
             raise AppError("Lineup assignment family is required")
         if release_id is None:
@@ -341,10 +342,10 @@ async def _assignments(session: AsyncSession, raw: Any) -> list[Assignment]:
             raise AppError(f"Unknown or inactive model family: {family_id}")
         if family_id in chosen:
             raise AppError(f"Duplicate lineup assignment for family: {family_id}")
-        input_price = non_negative(item.get("input_price_per_million"))
+        input_price = non_negative(item.input_price_per_million)
         if input_price is None:
             raise AppError(f"Invalid input price for family: {family_id}")
-        output_price = non_negative(item.get("output_price_per_million"))
+        output_price = non_negative(item.output_price_per_million)
         if output_price is None:
             raise AppError(f"Invalid output price for family: {family_id}")
         release = await session.get(ModelRelease, release_id)
@@ -364,16 +365,16 @@ async def _assignments(session: AsyncSession, raw: Any) -> list[Assignment]:
     return list(chosen.values())
 
 
-async def create_config(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]:
+async def create_config(ctx: Context, body: ConfigIn) -> dict[str, Any]:
     """Create a complete lineup config (not the default; promote it separately)."""
-    version_name = _text(body, "version_name")
+    version_name = _text(body.version_name)
     if version_name is None:
         raise AppError("Version name is required")
-    methodology = _text(body, "methodology_version") or DEFAULT_METHODOLOGY
-    notes = body.get("notes") if isinstance(body.get("notes"), str) else None
+    methodology = _text(body.methodology_version) or DEFAULT_METHODOLOGY
+    notes = body.notes
     now = ctx.clock.now()
     async with ctx.db.write() as session:
-        assignments = await _assignments(session, body.get("assignments"))
+        assignments = await _assignments(session, body.assignments)
         if await session.get(MethodologyVersion, methodology) is None:
             raise AppError(f"Unknown methodology version: {methodology}")
         taken = await session.scalar(
@@ -404,9 +405,9 @@ async def create_config(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]
         return {"success": True, "config": config_json(config, slots)}
 
 
-async def promote_config(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]:
+async def promote_config(ctx: Context, body: PromoteIn) -> dict[str, Any]:
     """Make a complete config the default for future cohorts (running cohorts keep theirs)."""
-    config_id = _text(body, "config_id")
+    config_id = _text(body.config_id)
     if config_id is None:
         raise AppError("Benchmark config is required")
     now = ctx.clock.now()
@@ -429,11 +430,11 @@ async def promote_config(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any
         return {"success": True, "config_id": config_id, "version_name": config.version_name}
 
 
-async def preview_rollover(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]:
+async def preview_rollover(ctx: Context, body: RolloverIn) -> dict[str, Any]:
     """What moving running cohorts to a config would change; applying it is refused."""
-    if body.get("apply"):
+    if body.apply:
         raise AppError(ROLLOVER_DISABLED)
-    config_id = _text(body, "config_id")
+    config_id = _text(body.config_id)
     if config_id is None:
         raise AppError("Benchmark config is required")
     async with ctx.db.read() as session:

@@ -1,18 +1,49 @@
 """Arena HTTP routes: thin doors onto the arena's jobs, admin services and read models.
 
 Cron routes take `Authorization: Bearer <CRON_SECRET>`; admin routes the `forecaster_admin`
-cookie; public routes nothing. Add new doors to the section they belong to."""
+cookie; public routes nothing. Every door declares its answer's shape (`arena.schemas`), and
+the admin doors that take a body declare it too. Add new doors to the section they belong
+to."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
+from arenabrain.arena.schemas.admin import (
+    BenchmarkOverview,
+    ConfigCreated,
+    ConfigIn,
+    ConfigPromoted,
+    PromoteIn,
+    ReleaseCreated,
+    ReleaseIn,
+    ReviewApproved,
+    ReviewDismissed,
+    ReviewSummary,
+    RolloverIn,
+    RolloverPreview,
+)
+from arenabrain.arena.schemas.jobs import (
+    CohortNotStarted,
+    CohortStarted,
+    DecisionRun,
+    LineupChecked,
+    MarketSync,
+)
+from arenabrain.arena.schemas.pages import (
+    CohortModelPage,
+    CohortPage,
+    MarketPage,
+    MarketsPage,
+    MarketsQuery,
+    ModelPage,
+)
 from arenabrain.errors import AppError
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
 from arenabrain.web.errors import ANSWERED, error_response
@@ -21,7 +52,9 @@ NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "n
 
 
 class NoStoreRoute(APIRoute):
-    """Admin routes whose every answer, success or error (401 included), must not be cached."""
+    """Admin routes whose every answer, success or error (401 and 400 included), must not be
+    cached. Errors are answered here, through the app's one error mapping, so that the headers
+    can be added to them."""
 
     def get_route_handler(self) -> Any:
         handler = super().get_route_handler()
@@ -37,20 +70,11 @@ class NoStoreRoute(APIRoute):
         return no_store
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    """Admin bodies are JSON objects; a malformed or non-object body reads as `{}`."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 router = APIRouter()
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
-def admin_no_store(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
+def admin_no_store(method: str, path: str, response_model: Any) -> Callable[[Endpoint], Endpoint]:
     """Register an admin (cookie) route whose every answer, errors included, is not cached."""
 
     def register(endpoint: Endpoint) -> Endpoint:
@@ -58,6 +82,7 @@ def admin_no_store(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
             path,
             endpoint,
             methods=[method],
+            response_model=response_model,
             dependencies=[AdminAuth],
             route_class_override=NoStoreRoute,
         )
@@ -69,19 +94,23 @@ def admin_no_store(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
 # --- cron -----------------------------------------------------------------------------------
 
 
-@router.post("/api/cron/sync-markets", dependencies=[CronAuth])
+@router.post("/api/cron/sync-markets", dependencies=[CronAuth], response_model=MarketSync)
 async def sync_markets_route(ctx: ContextDep) -> dict[str, Any]:
     """Sync the top Polymarket markets and refresh the ones that matter."""
     return await markets.sync_markets(ctx)
 
 
-@router.post("/api/cron/start-cohort", dependencies=[CronAuth])
+@router.post(
+    "/api/cron/start-cohort",
+    dependencies=[CronAuth],
+    response_model=CohortStarted | CohortNotStarted,
+)
 async def start_cohort_route(ctx: ContextDep, force: str | None = None) -> dict[str, Any]:
     """Start this week's cohort (`?force=true` outside the Sunday start window)."""
     return await cohorts.start_cohort(ctx, force=force == "true")
 
 
-@router.post("/api/cron/check-model-lineup", dependencies=[CronAuth])
+@router.post("/api/cron/check-model-lineup", dependencies=[CronAuth], response_model=LineupChecked)
 async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
     """Check OpenRouter for newer releases and store a review (never promotes anything)."""
     return await lineup.check_model_lineup(ctx)
@@ -90,33 +119,35 @@ async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
 # --- public ---------------------------------------------------------------------------------
 
 
-@router.get("/api/markets")
-async def markets_route(request: Request, response: Response, ctx: ContextDep) -> dict[str, Any]:
+@router.get("/api/markets", response_model=MarketsPage)
+async def markets_route(
+    query: Annotated[MarketsQuery, Query()], response: Response, ctx: ContextDep
+) -> dict[str, Any]:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
     response.headers["Cache-Control"] = "no-store"
-    return await read_models.get_markets(ctx, dict(request.query_params))
+    return await read_models.get_markets(ctx, query.model_dump(exclude_none=True))
 
 
-@router.get("/api/markets/{market_id}")
+@router.get("/api/markets/{market_id}", response_model=MarketPage)
 async def market_route(market_id: str, ctx: ContextDep) -> dict[str, Any]:
     """One market with its open positions, recent trades and Brier scores."""
     return await read_models.get_market(ctx, market_id)
 
 
-@router.get("/api/cohorts/{cohort_id}")
+@router.get("/api/cohorts/{cohort_id}", response_model=CohortPage)
 async def cohort_route(cohort_id: str, ctx: ContextDep) -> dict[str, Any]:
     """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
     return await read_models.get_cohort(ctx, cohort_id)
 
 
-@router.get("/api/cohorts/{cohort_id}/models/{model_key}")
+@router.get("/api/cohorts/{cohort_id}/models/{model_key}", response_model=CohortModelPage)
 async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> dict[str, Any]:
     """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
     positions, history and trades."""
     return await read_models.get_cohort_model(ctx, cohort_id, model_key)
 
 
-@router.get("/api/models/{model_id}")
+@router.get("/api/models/{model_id}", response_model=ModelPage)
 async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
     """One model family (by slug, id or legacy id) across its cohorts."""
     return await read_models.get_model(ctx, model_id)
@@ -125,49 +156,51 @@ async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
 # --- admin: benchmark control plane -----------------------------------------------------------
 
 
-@admin_no_store("GET", "/api/admin/benchmark")
+@admin_no_store("GET", "/api/admin/benchmark", BenchmarkOverview)
 async def benchmark_route(ctx: ContextDep) -> dict[str, Any]:
     """Families, releases, recent configs, the default config and the latest review."""
     return await read_models.benchmark_overview(ctx)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/releases")
-async def create_release_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+@admin_no_store("POST", "/api/admin/benchmark/releases", ReleaseCreated)
+async def create_release_route(ctx: ContextDep, body: ReleaseIn = ReleaseIn()) -> dict[str, Any]:
     """Register an exact OpenRouter release under a family."""
-    return await benchmark.create_release(ctx, await json_object(request))
+    return await benchmark.create_release(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/configs")
-async def create_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+@admin_no_store("POST", "/api/admin/benchmark/configs", ConfigCreated)
+async def create_config_route(ctx: ContextDep, body: ConfigIn = ConfigIn()) -> dict[str, Any]:
     """Create a complete lineup config (not promoted)."""
-    return await benchmark.create_config(ctx, await json_object(request))
+    return await benchmark.create_config(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/default")
-async def promote_config_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+@admin_no_store("POST", "/api/admin/benchmark/default", ConfigPromoted)
+async def promote_config_route(ctx: ContextDep, body: PromoteIn = PromoteIn()) -> dict[str, Any]:
     """Promote a complete config as the lineup of future cohorts."""
-    return await benchmark.promote_config(ctx, await json_object(request))
+    return await benchmark.promote_config(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/rollover")
-async def rollover_route(request: Request, ctx: ContextDep) -> dict[str, Any]:
+@admin_no_store("POST", "/api/admin/benchmark/rollover", RolloverPreview)
+async def rollover_route(ctx: ContextDep, body: RolloverIn = RolloverIn()) -> dict[str, Any]:
     """Preview moving running cohorts to a config (applying it is refused)."""
-    return await benchmark.preview_rollover(ctx, await json_object(request))
+    return await benchmark.preview_rollover(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/approve")
+@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/approve", ReviewApproved)
 async def approve_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
     """Approve a lineup review: its upgrades become the default config for future cohorts."""
     return await lineup.approve_review(ctx, review_id)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/dismiss")
+@admin_no_store("POST", "/api/admin/benchmark/reviews/{review_id}/dismiss", ReviewDismissed)
 async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any]:
     """Dismiss a lineup review without changing the lineup."""
     return await lineup.dismiss_review(ctx, review_id)
 
 
-@router.post("/api/admin/benchmark/reviews/check", dependencies=[AdminAuth])
+@router.post(
+    "/api/admin/benchmark/reviews/check", dependencies=[AdminAuth], response_model=ReviewSummary
+)
 async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
     """Run the lineup review now; answers 200 with the review, even when it failed."""
     return await lineup.run_lineup_review(ctx)
@@ -176,7 +209,13 @@ async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
 # --- decisions ------------------------------------------------------------------------------
 
 
-@router.post("/api/cron/run-decisions", dependencies=[CronAuth])
+@router.post(
+    "/api/cron/run-decisions",
+    dependencies=[CronAuth],
+    response_model=DecisionRun,
+    # An agent's `trades_executed` and `error` appear only when it has one.
+    response_model_exclude_unset=True,
+)
 async def run_decisions_route(ctx: ContextDep) -> dict[str, Any]:
     """Ask every agent of the decision-eligible cohorts for this week's decision and trade it;
     502 when every processed agent failed."""

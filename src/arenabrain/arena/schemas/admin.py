@@ -1,0 +1,219 @@
+"""The admin control plane's bodies and answers (§12.3).
+
+Bodies are objects with exactly these fields: an unknown field is a 400 that names it. The
+anchor's rules and messages ("Model family is required", "Invalid input price for family: x")
+stay with the benchmark code, so the fields it checked itself are declared as loosely as it
+read them: every field may be missing or null, and a price is a number or a numeric string."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+
+from arenabrain.arena.schemas.rows import (
+    ConfigRow,
+    FamilyRow,
+    Moment,
+    ReleaseRow,
+    Shape,
+    SlotRow,
+)
+from arenabrain.errors import AppError
+
+NOT_OBJECTS = "Lineup assignments must be objects"
+
+
+def _boolean_as_text(value: Any) -> Any:
+    # A boolean is no price; as its JSON text it gets the anchor's price message.
+    return json.dumps(value) if isinstance(value, bool) else value
+
+
+PriceIn = Annotated[float | str | None, BeforeValidator(_boolean_as_text)]
+
+
+class AdminBody(BaseModel):
+    """An admin request body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object(cls, value: Any) -> Any:
+        # Kept from the anchor: a body that is not a JSON object reads as `{}`, so the
+        # route's own "... is required" message answers it.
+        if isinstance(value, bytes | str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return {}
+        return value if isinstance(value, dict) else {}
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+class ReleaseIn(AdminBody):
+    family_id: str | None = None
+    release_name: str | None = None
+    release_slug: str | None = None  # default: the release name, slugified
+    openrouter_id: str | None = None
+    default_input_price_per_million: PriceIn = None
+    default_output_price_per_million: PriceIn = None
+    notes: str | None = None
+
+
+class AssignmentIn(BaseModel):
+    """One slot of a new lineup: the family, its release and the prices frozen with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family_id: str | None = None
+    release_id: str | None = None
+    input_price_per_million: PriceIn = None
+    output_price_per_million: PriceIn = None
+
+
+class ConfigIn(AdminBody):
+    version_name: str | None = None
+    methodology_version: str | None = None  # default v2
+    notes: str | None = None
+    assignments: list[AssignmentIn] | None = None
+
+    @field_validator("assignments", mode="before")
+    @classmethod
+    def _lineup(cls, value: Any) -> Any:
+        # The anchor's answers to a lineup that is not a list of objects.
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            return []  # "At least one lineup assignment is required"
+        if not all(isinstance(item, dict) for item in value):
+            raise AppError(NOT_OBJECTS)
+        return value
+
+
+class PromoteIn(AdminBody):
+    config_id: str | None = None
+
+
+class RolloverIn(AdminBody):
+    config_id: str | None = None
+    apply: bool | None = None  # refused: only a preview is offered
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+class ReleaseView(ReleaseRow):
+    """A release with its default prices (from its metadata, else the slot's) and metadata."""
+
+    default_input_price_per_million: float
+    default_output_price_per_million: float
+    metadata: dict[str, Any]
+
+
+class ReleaseCreated(Shape):
+    success: bool
+    release: ReleaseView
+
+
+class ConfigView(ConfigRow):
+    models: list[SlotRow]
+
+
+class ConfigCreated(Shape):
+    success: bool
+    config: ConfigView
+
+
+class ConfigPromoted(Shape):
+    success: bool
+    config_id: str
+    version_name: str
+
+
+class FamilyChange(Shape):
+    family_id: str
+    family_name: str
+    from_release_name: str
+    to_release_name: str
+    affected_agents: int
+
+
+class RolloverPreview(Shape):
+    config_id: str
+    version_name: str
+    active_cohorts: int
+    active_agents: int
+    impacted_cohorts: int
+    impacted_agents: int
+    family_changes: list[FamilyChange]
+
+
+class LineupCandidate(Shape):
+    """One family's verdict in a lineup review."""
+
+    family_id: str
+    family_name: str
+    current_release_id: str | None
+    current_release_name: str | None
+    current_openrouter_id: str | None
+    candidate_openrouter_id: str | None
+    candidate_name: str | None
+    input_price_per_million: float | None
+    output_price_per_million: float | None
+    decision: str  # missing, unchanged, needs_review or upgrade
+    reason: str
+
+
+class ReviewSummary(Shape):
+    id: str
+    status: str  # open, no_changes, failed, approved or dismissed
+    checked_at: Moment | None
+    reviewed_at: Moment | None
+    candidate_count: int
+    target_config_id: str | None
+    error_message: str | None
+    candidates: list[LineupCandidate]
+
+
+class ReviewApproved(Shape):
+    success: bool
+    review: ReviewSummary | None
+    config_id: str
+    version_name: str
+
+
+class ReviewDismissed(Shape):
+    success: bool
+    review: ReviewSummary
+
+
+class FamilyOverview(FamilyRow):
+    current_release_id: str | None
+    current_release_name: str | None
+    current_openrouter_id: str | None
+    current_input_price_per_million: float | None
+    current_output_price_per_million: float | None
+    releases: list[ReleaseView]
+
+
+class SlotOverview(SlotRow):
+    family_slug: str | None
+    legacy_model_id: str | None
+
+
+class ConfigOverview(ConfigRow):
+    models: list[SlotOverview]
+
+
+class BenchmarkOverview(Shape):
+    default_config_id: str | None
+    active_cohort_count: int
+    active_agent_count: int
+    latest_review: ReviewSummary | None
+    families: list[FamilyOverview]
+    configs: list[ConfigOverview]
+    updated_at: Moment | None

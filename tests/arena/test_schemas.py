@@ -1,0 +1,184 @@
+"""The arena's typed doors: every route documents its answer (and its body) in /openapi.json,
+every answer matches its shape with every kind of row present, and an admin body with an
+unknown or mistyped field is a 400 that names it and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from arenabrain.arena.models import BenchmarkConfig, ModelRelease
+from arenabrain.arena.routes import router
+from arenabrain.arena.schemas.admin import BenchmarkOverview, ReviewSummary
+from arenabrain.arena.schemas.pages import CohortModelPage, CohortPage, MarketPage, MarketsPage
+from arenabrain.arena.schemas.pages import ModelPage as ModelPageShape
+from arenabrain.clock import FrozenClock
+from arenabrain.settings import Settings
+from tests.arena.test_cohort_model_page import CLAUDE, SUNDAY, seed_record, start
+from tests.conftest import ADMIN_PASSWORD
+
+NO_STORE = "no-store, no-cache, must-revalidate"
+# Every arena door, and the ones that take a body.
+ARENA_ROUTES = 17
+WITH_BODY = {
+    "/api/admin/benchmark/releases",
+    "/api/admin/benchmark/configs",
+    "/api/admin/benchmark/default",
+    "/api/admin/benchmark/rollover",
+}
+
+
+@pytest.fixture
+async def admin(make_client: Any, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(settings) as http:
+        login = await http.post("/api/admin/login", json={"password": ADMIN_PASSWORD})
+        assert login.status_code == 200
+        yield http
+
+
+def ctx_of(http: httpx.AsyncClient) -> Any:
+    return http._transport.app.state.ctx  # type: ignore[attr-defined]
+
+
+def schema_of(document: dict[str, Any], ref: dict[str, Any]) -> dict[str, Any]:
+    name = ref["$ref"].rsplit("/", 1)[-1]
+    return document["components"]["schemas"][name]  # type: ignore[no-any-return]
+
+
+def answer_schema(operation: dict[str, Any]) -> dict[str, Any]:
+    return operation["responses"]["200"]["content"]["application/json"]["schema"]  # type: ignore[no-any-return]
+
+
+async def test_every_arena_route_documents_its_answer_and_its_body(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) == ARENA_ROUTES
+    for route in routes:
+        (method,) = route.methods
+        operation = document["paths"][route.path_format][method.lower()]
+        answer = answer_schema(operation)
+        # A named shape (or a choice of named shapes), never a bare object.
+        refs = [answer] if "$ref" in answer else answer["anyOf"]
+        for ref in refs:
+            assert schema_of(document, ref)["properties"], route.path
+        if route.path in WITH_BODY:
+            body = operation["requestBody"]["content"]["application/json"]["schema"]
+            assert schema_of(document, body)["additionalProperties"] is False, route.path
+        else:
+            assert "requestBody" not in operation, route.path
+    markets = document["paths"]["/api/markets"]["get"]["parameters"]
+    assert {p["name"] for p in markets} == {
+        "status",
+        "category",
+        "search",
+        "sort",
+        "cohort_bets",
+        "limit",
+        "offset",
+    }
+
+
+def check(shape: type[BaseModel], response: httpx.Response) -> dict[str, Any]:
+    """The answer is 200 and reads back as its shape (no key undeclared, none missing)."""
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    shape.model_validate(body)
+    return body
+
+
+async def test_every_page_matches_its_shape_with_every_kind_of_row(
+    admin: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    ids = await start(admin)
+    # Open, sold, settled (won, lost, cancelled) and waiting positions; BUY and SELL trades;
+    # a Brier score; snapshots; decisions.
+    await seed_record(admin, ids)
+    clock.set(SUNDAY + timedelta(days=8, hours=12))
+    login = await admin.post("/api/admin/login", json={"password": ADMIN_PASSWORD})
+    assert login.status_code == 200  # the first session is over a week old
+    listed = check(MarketsPage, await admin.get("/api/markets", params={"status": "all"}))
+    assert len(listed["markets"]) == 6
+    won = check(MarketPage, await admin.get("/api/markets/won"))
+    assert len(won["trades"]) == 1 and len(won["brier_scores"]) == 1
+    assert won["trades"][0]["family_slug"] == won["brier_scores"][0]["family_slug"] == CLAUDE
+    live = check(MarketPage, await admin.get("/api/markets/live"))
+    assert len(live["positions"]) == 1 and live["positions"][0]["decision_id"] == "d1"
+    cohort = check(CohortPage, await admin.get(f"/api/cohorts/{ids['cohort']}"))
+    assert len(cohort["recent_decisions"]) == 2 and cohort["equity_curves"]
+    model = check(ModelPageShape, await admin.get(f"/api/models/{CLAUDE}"))
+    assert model["equity_curve"] and model["recent_decisions"]
+    page = check(CohortModelPage, await admin.get(f"/api/cohorts/{ids['cohort']}/models/{CLAUDE}"))
+    assert len(page["closed_positions"]) == 5 and page["decisions"][1]["markets"]
+    review = check(ReviewSummary, await admin.post("/api/admin/benchmark/reviews/check"))
+    assert review["candidates"]
+    overview = check(BenchmarkOverview, await admin.get("/api/admin/benchmark"))
+    assert overview["latest_review"]["id"] == review["id"]
+
+
+async def counts(http: httpx.AsyncClient) -> tuple[int, int]:
+    async with ctx_of(http).db.read() as session:
+        return (
+            (await session.scalar(select(func.count()).select_from(ModelRelease))) or 0,
+            (await session.scalar(select(func.count()).select_from(BenchmarkConfig))) or 0,
+        )
+
+
+GOOD_RELEASE = {
+    "family_id": "openai-gpt",
+    "release_name": "GPT-5.6",
+    "openrouter_id": "openai/gpt-5.6",
+    "default_input_price_per_million": 6,
+    "default_output_price_per_million": 18,
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/api/admin/benchmark/releases", {**GOOD_RELEASE, "family": "openai-gpt"}, "family"),
+        ("/api/admin/benchmark/releases", {**GOOD_RELEASE, "release_name": 5}, "release_name"),
+        (
+            "/api/admin/benchmark/releases",
+            {**GOOD_RELEASE, "default_input_price_per_million": [6]},
+            "default_input_price_per_million",
+        ),
+        (
+            "/api/admin/benchmark/configs",
+            {"version_name": "v", "assignments": [{"family_id": "x", "release": "r"}]},
+            "assignments.0.release",
+        ),
+        ("/api/admin/benchmark/default", {"config_id": ["x"]}, "config_id"),
+        ("/api/admin/benchmark/rollover", {"config_id": "x", "apply": "later"}, "apply"),
+    ],
+    ids=["unknown field", "number for text", "list for price", "unknown item field", "list", "x"],
+)
+async def test_a_malformed_admin_body_is_a_400_naming_the_field(
+    admin: httpx.AsyncClient, path: str, body: dict[str, Any], named: str
+) -> None:
+    before = await counts(admin)
+    response = await admin.post(path, json=body)
+    assert response.status_code == 400
+    assert re.match(rf"{re.escape(named)}[.:]", response.json()["error"]), response.text
+    assert response.headers["cache-control"] == NO_STORE
+    assert await counts(admin) == before
+
+
+async def test_an_admin_body_that_is_not_an_object_reads_as_empty(
+    admin: httpx.AsyncClient,
+) -> None:
+    for sent in ({"json": [1, 2]}, {"json": "text"}, {"content": b"[1, 2]"}, {}):
+        response = await admin.post("/api/admin/benchmark/releases", **sent)
+        assert (response.status_code, response.json()["error"]) == (
+            400,
+            "Model family is required",
+        ), sent
