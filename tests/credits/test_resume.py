@@ -139,7 +139,7 @@ async def test_runbook_sql_shows_a_provisioning_failure_and_resume_finishes_it(
     assert len(rows) == 1
     run_id, state, code, detail = rows[0]
     assert (run_id, state, code) == (failed.run_id, "FAILED", "OPENROUTER_TIMEOUT")
-    assert "3 of 3 keys failed" in detail and "timed out" in detail
+    assert detail.startswith("3 of 3 allocations not provisioned") and "timed out" in detail
     assert failed.error.failed_state == "PROVISIONING"
 
     before = (sum(world.bags.faults.calls.values()), sum(world.holders.faults.calls.values()))
@@ -366,3 +366,49 @@ async def test_long_phases_keep_the_lock_alive_and_stop_when_it_is_taken_over(
     world.holders.hold(wallet(61), 900)
     second = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert second.state == "PROVISIONING"  # left for the process that owns the lock now
+
+
+async def test_a_top_up_is_applied_once_across_a_crash_another_run_and_the_resume(
+    make_ctx, world, clock
+) -> None:
+    """Run 1 dies right after PATCHing a key; run 2 (reaping the stale lock) tops the same key
+    up; then run 1 is resumed. Every key ends at exactly the sum of its holder's allocations."""
+    ctx = await make_ctx()
+    strategy = await make_strategy(ctx, key_config={"default_limit_usd": 100, "limit_reset": None})
+    assert (await runs.start_run(ctx, strategy.strategy_id, "api")).state == "COMPLETE"
+    async with ctx.db.read() as session:
+        keys = {
+            k.holder_wallet: k.openrouter_key_hash for k in await session.scalars(select(UserKey))
+        }
+    for key_hash in keys.values():
+        world.keys.spend(key_hash, Decimal(40))  # everyone has room for more
+    world.bags.claimable = {wallet(50): 1_000_000_000}
+    world.keys.faults.crash_at("update_key", 1)
+    clock.advance(seconds=1)
+    with pytest.raises(Crash):
+        await runs.start_run(ctx, strategy.strategy_id, "api")
+    async with ctx.db.read() as session:
+        crashed = (await runs.listing(session, strategy.strategy_id))[0]
+
+    clock.advance(seconds=LOCK_TTL.total_seconds() + 60)
+    other = await make_ctx()
+    world.bags.claimable = {wallet(51): 1_000_000_000}
+    second = await runs.start_run(other, strategy.strategy_id, "scheduler")
+    assert second.state == "COMPLETE", second.error
+    assert (await runs.get_run(other, crashed.run_id)).error.code == "RUN_INTERRUPTED"
+    resumed = await runs.resume_run(other, crashed.run_id, "cli")
+    assert resumed.state == "COMPLETE", resumed.error
+
+    async with other.db.read() as session:
+        plan = list(await session.scalars(select(AllocationSnapshot)))
+        stored = {k.holder_wallet: k for k in await session.scalars(select(UserKey))}
+    due: Counter = Counter()
+    for allocation in plan:
+        due[allocation.holder_wallet] += allocation.allocated_cents
+        assert allocation.key_hash == keys[allocation.holder_wallet]
+    assert len({a.run_id for a in plan}) == 3
+    for holder, key_hash in keys.items():
+        assert world.keys.keys[key_hash].limit * 100 == due[holder], holder
+        assert stored[holder].limit_usd_cents == stored[holder].total_allocated_cents == due[holder]
+    # Every PATCH applied one allocation: one per top-up allocation, none repeated.
+    assert world.keys.faults.calls["update_key"] == len(plan) - 3

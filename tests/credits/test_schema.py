@@ -56,6 +56,7 @@ CREDITS_TABLES = {
     "resource_locks",
     "circuit_breakers",
     "webhooks",
+    "key_mutations",
 }
 RUNBOOK_FAILED_RUNS = (
     "SELECT run_id, state, error_code, error_detail FROM runs "

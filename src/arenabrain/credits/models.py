@@ -67,6 +67,8 @@ KEY_STATUSES = ("ACTIVE", "EXHAUSTED", "EXPIRED", "REVOKED", "ROTATED")
 # A live key is one the holder can still spend from (an exhausted key is topped up next run).
 LIVE_KEY_STATUSES = ("ACTIVE", "EXHAUSTED")
 CLAIM_TX_STATUSES = ("pending", "sent", "confirmed", "failed")
+KEY_MUTATION_STATUSES = ("PENDING", "APPLIED", "NOT_APPLIED", "UNKNOWN")
+KEY_MUTATION_HELD = ("PENDING", "APPLIED", "UNKNOWN")  # may have moved the limit
 BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
 
 ID = String(64)
@@ -383,6 +385,55 @@ class UserKey(Base):
             unique=True,
             sqlite_where=text(_one_of("status", LIVE_KEY_STATUSES)),
             postgresql_where=text(_one_of("status", LIVE_KEY_STATUSES)),
+        ),
+    )
+
+
+class KeyMutation(Base):
+    """One top-up of a key's limit, journaled before its PATCH is sent; PENDING until the PATCH's
+    answer or the key's real state settles it (the rule is in `credits/mutations.py`)."""
+
+    __tablename__ = "key_mutations"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(128), index=True)
+    strategy_id: Mapped[str] = mapped_column(ID)  # a copy; the journal outlives strategies
+    holder_wallet: Mapped[str] = mapped_column(WALLET)
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.run_id", ondelete="CASCADE"))
+    snapshot_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("allocation_snapshots.snapshot_id", ondelete="CASCADE")
+    )
+    allocated_cents: Mapped[int] = mapped_column(BigInteger)
+    # USD as exact decimal text: a new limit is max(limit, usage) + allocation, and OpenRouter
+    # counts usage finer than cents.
+    limit_before: Mapped[str] = mapped_column(String(40))
+    limit_after: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="PENDING", server_default="PENDING")
+    observed_limit: Mapped[str | None] = mapped_column(String(40))  # the limit that settled it
+    settled_by_run: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime] = mapped_column(UtcText())
+    settled_at: Mapped[datetime | None] = mapped_column(UtcText())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", KEY_MUTATION_STATUSES), name="status"),
+        CheckConstraint("allocated_cents > 0", name="allocated_cents"),
+        Index("ix_key_mutations_holder_status", "strategy_id", "holder_wallet", "status"),
+        # A key has at most one unsettled mutation: a new one waits for the last to settle.
+        Index(
+            "uq_key_mutations_pending_key",
+            "key_hash",
+            unique=True,
+            sqlite_where=text("status = 'PENDING'"),
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        # An allocation is applied at most once (unknown outcomes count as applied).
+        Index(
+            "uq_key_mutations_held_allocation",
+            "snapshot_id",
+            unique=True,
+            sqlite_where=text(_one_of("status", KEY_MUTATION_HELD)),
+            postgresql_where=text(_one_of("status", KEY_MUTATION_HELD)),
         ),
     )
 

@@ -80,7 +80,9 @@ Handler = Callable[[PhaseContext], Awaitable[PhaseOutcome]]
 
 
 def error_code(exc: BaseException) -> str:
-    """The run error code for an upstream error (the runbook's OPENROUTER_TIMEOUT included)."""
+    """The run error code for an upstream error (the runbook's OPENROUTER_TIMEOUT included):
+    `<UPSTREAM>_TIMEOUT`, `_RATE_LIMITED` (429), `_5XX` (an error status from 500 to 599),
+    `_UNAVAILABLE` (an open breaker, or another transient failure) or `_ERROR`."""
     from arenabrain.credits.breakers import BreakerOpen
     from arenabrain.credits.ports import UpstreamError
 
@@ -94,6 +96,8 @@ def error_code(exc: BaseException) -> str:
             return f"{name}_TIMEOUT"
         if exc.status == 429:
             return f"{name}_RATE_LIMITED"
+        if exc.status is not None and 500 <= exc.status <= 599:
+            return f"{name}_5XX"
         return f"{name}_UNAVAILABLE" if exc.transient else f"{name}_ERROR"
     if "database is locked" in str(exc):
         return "DB_LOCKED"

@@ -1,48 +1,70 @@
 """PROVISIONING: give every holder of the plan their credit, one key each.
 
 For each allocation of the run that has no key yet:
+- the holder's unsettled top-ups (of any run, on any of their keys) are settled first against
+  the keys' real state (`credits/mutations.py`): one that went through counts as provisioned,
+  and is never applied again;
 - a holder with a live key of this strategy gets a **top-up** (`topup.topped_up_limit`: what
-  they can still spend grows by exactly the allocation). The target limit is written to the
-  audit log before the PATCH, so a resume after a crash recognises a PATCH that already
-  happened instead of adding the allocation twice;
+  they can still spend grows by exactly the allocation). Its intent is journaled in
+  `key_mutations` before the PATCH, and the PATCH's answer settles it;
+- a key past its `expires_at` (OpenRouter's, by the run's clock) is never topped up: it is
+  marked EXPIRED and the holder gets a fresh key. A key gone from OpenRouter, disabled there, or
+  without a limit is retired (REVOKED) and replaced the same way;
 - any other holder gets a **new key**: named with the strategy's stable prefix and a digest
   of (strategy, wallet, run), `limit_reset` as OpenRouter's enum (B10), `expires_at` from the
   strategy's expiry days (0 = never). Before creating, keys already carrying that name are
-  looked up: one found was created by a crashed attempt and never recorded; its plaintext is
-  lost, so it is deleted and the key created afresh (no duplicate, and the holder can collect
-  the new one). The plaintext is stored encrypted with KEY_ENCRYPTION_KEY, next to the hash.
+  looked up: one found was created by a crashed attempt (or answered with an error) and never
+  recorded; its plaintext is lost, so it is deleted and the key created afresh (no duplicate,
+  and the holder can collect the new one). The plaintext is stored encrypted with
+  KEY_ENCRYPTION_KEY, next to the hash.
 Each holder is recorded as soon as its key is done (the allocation snapshot's `key_hash`), so
-a resume continues with the holders still missing. One holder's failure is recorded and the
-others continue; only when every holder still to do fails does the phase fail (so it can be
-resumed once the upstream is back).
+a resume continues with the holders still missing. One holder's failure does not stop the
+others, but a phase that leaves any allocation unprovisioned fails: `error_code` names the
+first failure's cause, `error_detail` counts and names the wallets left, and the resume
+provisions only those.
 
 DRY_RUN: the plan is read from the ALLOCATING audit entry; what would be created or topped up
 is audited; no key is created or changed."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from arenabrain.credits import audit, keys
+from arenabrain.credits import audit, keys, mutations
 from arenabrain.credits.keystore import KeyStore, keystore_for
 from arenabrain.credits.locks import LockLost
-from arenabrain.credits.models import AllocationSnapshot, UserKey
+from arenabrain.credits.models import AllocationSnapshot, KeyMutation, Run, UserKey
+from arenabrain.credits.mutations import Outcome
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome, error_code
-from arenabrain.credits.ports import OpenRouterKey
+from arenabrain.credits.ports import OpenRouterKey, UpstreamError
 from arenabrain.credits.topup import KeyBudget, topped_up_limit
 from arenabrain.db.ids import new_id
+from arenabrain.logging import get_logger
 
 CREATED = "provision:create"
 TOPPED_UP = "provision:topup"
-TOPUP_INTENT = "provision:topup-intent"
+TOPUP_NOT_APPLIED = "provision:topup-not-applied"
+TOPUP_UNKNOWN = "provision:topup-unknown"
+KEY_EXPIRED = "provision:key-expired"
 FAILED = "provision:failed"
 ALLOCATED = "transition:ALLOCATING->PROVISIONING"
-SAME_LIMIT = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class Failure:
+    where: str  # a wallet, or the call that failed before any wallet was tried
+    error: BaseException
+
+    @property
+    def reason(self) -> str:
+        return str(self.error) or type(self.error).__name__
 
 
 async def snapshots_of(session: AsyncSession, run_id: str) -> list[AllocationSnapshot]:
@@ -53,6 +75,11 @@ async def snapshots_of(session: AsyncSession, run_id: str) -> list[AllocationSna
         .execution_options(populate_existing=True)
     )
     return list(rows)
+
+
+def expired(expires_at: datetime | None, now: datetime) -> bool:
+    """Past its expiry (OpenRouter refuses the key from that instant on)."""
+    return expires_at is not None and expires_at <= now
 
 
 async def provisioning(pc: PhaseContext) -> PhaseOutcome:
@@ -80,53 +107,81 @@ async def provisioning(pc: PhaseContext) -> PhaseOutcome:
     async with pc.ctx.db.read() as session:
         todo = [s for s in await snapshots_of(session, pc.run_id) if s.key_hash is None]
         live = await keys.live_keys(session, pc.strategy.strategy_id)
-    failures: list[dict[str, str]] = []
-    first_error: BaseException | None = None
-    done = 0
+    failures: list[Failure] = []
     by_name: dict[str, list[OpenRouterKey]] = {}
     if todo:
         # One listing finds every key a crashed attempt created but never recorded.
-        listed = await pc.guard.call("openrouter", pc.clients.keys.list_keys, what="GET /keys")
-        for key in listed:
-            by_name.setdefault(key.name, []).append(key)
+        try:
+            listed = await pc.guard.call("openrouter", pc.clients.keys.list_keys, what="GET /keys")
+        except UpstreamError as exc:
+            failures.append(Failure("GET /keys", exc))
+            todo = []
+        else:
+            for key in listed:
+                by_name.setdefault(key.name, []).append(key)
     for snap in todo:
         try:
             await provision_one(pc, snap, live.get(snap.holder_wallet), by_name, store)
-            done += 1
         except LockLost:
             raise  # another process owns the strategy now: stop at once
         except Exception as exc:  # one holder's failure must not stop the others
-            first_error = first_error or exc
-            reason = str(exc) or type(exc).__name__
-            failures.append({"wallet": snap.holder_wallet, "reason": reason})
+            failures.append(Failure(snap.holder_wallet, exc))
             pc.log.warning("Key provisioning failed", wallet=snap.holder_wallet, err=exc)
+            details = {"wallet": snap.holder_wallet, "reason": failures[-1].reason}
             await pc.journal(
-                lambda s, w=snap.holder_wallet, r=reason: audit.record(  # type: ignore[misc]
-                    s, pc.run_id, "PROVISIONING", FAILED, pc.now(), {"wallet": w, "reason": r}
+                lambda s, d=details: audit.record(  # type: ignore[misc]
+                    s, pc.run_id, "PROVISIONING", FAILED, pc.now(), d
                 )
             )
-    if todo and done == 0 and first_error is not None:
-        raise PhaseFailure(
-            error_code(first_error)
-            if error_code(first_error) != "PHASE_ERROR"
-            else "PROVISIONING_FAILED",
-            f"{len(failures)} of {len(todo)} keys failed; first: "
-            f"{failures[0]['wallet']}: {failures[0]['reason']}",
-        )
+    counts = await pc.journal(lambda s: _counts(s, pc.run_id))
     async with pc.ctx.db.read() as session:
-        created = len(await audit.with_action(session, pc.run_id, CREATED))
-        updated = len(await audit.with_action(session, pc.run_id, TOPPED_UP))
-        hashes = [s.key_hash for s in await snapshots_of(session, pc.run_id) if s.key_hash]
+        plan = await snapshots_of(session, pc.run_id)
+        unknown = [
+            audit.details_of(e) for e in await audit.with_action(session, pc.run_id, TOPUP_UNKNOWN)
+        ]
+    left = [s.holder_wallet for s in plan if s.key_hash is None]
+    if left:
+        raise unprovisioned(len(plan), left, failures)
     return PhaseOutcome(
-        checkpoint={"keys_provisioned": created, "keys_updated": updated},
+        checkpoint=counts,
         details={
-            "keysProvisioned": created,
-            "keysUpdated": updated,
-            "keysFailed": len(failures),
-            "failedWallets": failures,
-            "keyHashes": hashes,
+            "keysProvisioned": counts["keys_provisioned"],
+            "keysUpdated": counts["keys_updated"],
+            "keysFailed": 0,
+            "failedWallets": [],
+            "keyHashes": [s.key_hash for s in plan],
+            "topUpsUnknown": unknown,
         },
     )
+
+
+def unprovisioned(total: int, left: list[str], failures: list[Failure]) -> PhaseFailure:
+    """The run's failure when allocations are left: the first failure's cause, every wallet."""
+    first = failures[0] if failures else None
+    code = error_code(first.error) if first else "PROVISIONING_INCOMPLETE"
+    if code == "PHASE_ERROR":
+        code = "PROVISIONING_FAILED"
+    detail = (
+        f"{len(left)} of {total} allocations not provisioned ({total - len(left)} done); "
+        f"wallets left: {', '.join(left)}"
+    )
+    if first is not None:
+        detail += f"; first error: {first.where}: {first.reason}"
+    return PhaseFailure(code, detail + "; resume the run to provision the rest")
+
+
+async def _counts(session: AsyncSession, run_id: str) -> dict[str, int]:
+    """Keys created and topped up for this run so far (every attempt); kept on the run row, so
+    a failed run shows what it did."""
+    counts = {
+        "keys_provisioned": len(await audit.with_action(session, run_id, CREATED)),
+        "keys_updated": len(await audit.with_action(session, run_id, TOPPED_UP)),
+    }
+    run = await session.get(Run, run_id)
+    assert run is not None
+    run.keys_provisioned = counts["keys_provisioned"]
+    run.keys_updated = counts["keys_updated"]
+    return counts
 
 
 async def provision_one(
@@ -135,82 +190,130 @@ async def provision_one(
     live: UserKey | None,
     by_name: dict[str, list[OpenRouterKey]],
     store: KeyStore,
-) -> str:
-    port = pc.clients.keys
+) -> None:
+    seen: dict[str, OpenRouterKey | None] = {}
     if live is not None:
-        remote = await pc.guard.call(
-            "openrouter", lambda: port.get_key(live.openrouter_key_hash), what="GET /keys/:h"
-        )
-        if remote is not None and not remote.disabled and remote.limit is not None:
-            await top_up(pc, snap, live, remote)
-            return "updated"
-        await pc.journal(lambda s: _retire(s, pc, live, remote))
+        seen[live.openrouter_key_hash] = await get_key(pc, live.openrouter_key_hash)
+    await settle_pending(pc, snap.holder_wallet, seen)
+    if await attached(pc, snap):
+        return  # an earlier attempt's top-up went through: settled above, never applied again
+    if live is not None:
+        remote = seen[live.openrouter_key_hash]
+        usable = remote is not None and not remote.disabled and remote.limit is not None
+        if remote is not None and usable:
+            if not expired(remote.expires_at, pc.now()):
+                await top_up(pc, snap, live, remote)
+                return
+            await pc.journal(lambda s: _expire(s, pc, live, remote))
+        else:
+            await pc.journal(lambda s: _retire(s, pc, live, remote))
     await create(pc, snap, by_name, store)
-    return "created"
+
+
+async def get_key(pc: PhaseContext, key_hash: str) -> OpenRouterKey | None:
+    port = pc.clients.keys
+    return await pc.guard.call("openrouter", lambda: port.get_key(key_hash), what="GET /keys/:h")
+
+
+async def attached(pc: PhaseContext, snap: AllocationSnapshot) -> bool:
+    async with pc.ctx.db.read() as session:
+        row = await session.get(AllocationSnapshot, snap.snapshot_id, populate_existing=True)
+        return row is not None and row.key_hash is not None
+
+
+async def settle_pending(
+    pc: PhaseContext, wallet: str, seen: dict[str, OpenRouterKey | None]
+) -> None:
+    """Settle the holder's unfinished top-ups (any run's) against their keys' real state."""
+    async with pc.ctx.db.read() as session:
+        rows = await mutations.pending_for_holder(session, pc.strategy.strategy_id, wallet)
+        pending = [(row.id, row.key_hash) for row in rows]
+    for intent_id, key_hash in pending:
+        if key_hash not in seen:
+            seen[key_hash] = await get_key(pc, key_hash)
+        remote = seen[key_hash]
+        await pc.journal(partial(settle_intent, pc=pc, intent_id=intent_id, remote=remote))
+
+
+async def settle_intent(
+    session: AsyncSession, pc: PhaseContext, intent_id: str, remote: OpenRouterKey | None
+) -> Outcome:
+    """Settle one intent from the key's state and record what it means for its allocation."""
+    intent = await session.get(KeyMutation, intent_id, populate_existing=True)
+    assert intent is not None
+    if intent.status != Outcome.PENDING:
+        return Outcome(intent.status)
+    now = pc.now()
+    result = mutations.settle(intent, remote, pc.run_id, now)
+    details = {
+        "wallet": intent.holder_wallet,
+        "keyHash": intent.key_hash,
+        "fromLimit": intent.limit_before,
+        "toLimit": intent.limit_after,
+        "observedLimit": intent.observed_limit,
+        "allocationUsd": str(Decimal(intent.allocated_cents) / 100),
+        "settledBy": pc.run_id,
+    }
+    if result is Outcome.NOT_APPLIED:
+        await audit.record(session, intent.run_id, "PROVISIONING", TOPUP_NOT_APPLIED, now, details)
+        return result
+    # Applied, or unknown and so counted as given: this allocation is never sent again.
+    snapshot = await session.get(AllocationSnapshot, intent.snapshot_id)
+    assert snapshot is not None
+    snapshot.key_hash = intent.key_hash
+    row = await keys.by_hash(session, intent.key_hash)
+    if row is not None:
+        if remote is not None and remote.limit is not None:
+            row.limit_usd_cents = keys.cents_of(remote.limit)
+        if result is Outcome.APPLIED:
+            row.total_allocated_cents += intent.allocated_cents
+            if row.status == "EXHAUSTED":
+                row.status = "ACTIVE"
+        row.updated_at = now
+    if result is Outcome.APPLIED:
+        await audit.record(session, intent.run_id, "PROVISIONING", TOPPED_UP, now, details)
+    else:
+        await audit.record(session, intent.run_id, "PROVISIONING", TOPUP_UNKNOWN, now, details)
+        get_logger().error(
+            "Top-up outcome unknown: the key's limit matches neither side of the intent; "
+            "counted as given, never applied again. Review the key.",
+            **details,
+        )
+    return result
 
 
 async def top_up(
     pc: PhaseContext, snap: AllocationSnapshot, live: UserKey, remote: OpenRouterKey
 ) -> None:
     port = pc.clients.keys
-    allocation = Decimal(snap.allocated_cents) / 100
-    async with pc.ctx.db.read() as session:
-        intents = [
-            audit.details_of(e)
-            for e in await audit.with_action(session, pc.run_id, TOPUP_INTENT)
-            if audit.details_of(e).get("wallet") == snap.holder_wallet
-        ]
-    assert remote.limit is not None
     before = remote.limit
-    target: Decimal | None = None
-    if intents and abs(remote.limit - Decimal(intents[-1]["toLimit"])) < SAME_LIMIT:
-        target = remote.limit  # the PATCH of a crashed attempt already went through
-        before = Decimal(intents[-1]["fromLimit"])
-    if target is None:
-        target = topped_up_limit(KeyBudget.of(remote), allocation)
-        intent = {
-            "wallet": snap.holder_wallet,
-            "keyHash": remote.hash,
-            "fromLimit": str(before),
-            "toLimit": str(target),
-            "allocationUsd": str(allocation),
-        }
-        await pc.journal(
-            lambda s: audit.record(s, pc.run_id, "PROVISIONING", TOPUP_INTENT, pc.now(), intent)
+    assert before is not None
+    target = topped_up_limit(KeyBudget.of(remote), Decimal(snap.allocated_cents) / 100)
+    intent_id = await pc.journal(
+        lambda s: mutations.record_intent(
+            s,
+            key_hash=remote.hash,
+            strategy_id=pc.strategy.strategy_id,
+            holder_wallet=snap.holder_wallet,
+            run_id=pc.run_id,
+            snapshot_id=snap.snapshot_id,
+            allocated_cents=snap.allocated_cents,
+            before=before,
+            after=target,
+            now=pc.now(),
         )
-        new_limit = target
-        await pc.guard.call(
+    )
+    # An error leaves the intent PENDING: the next touch of this holder settles it by GET.
+    answer = await pc.guard.call(
+        "openrouter", lambda: port.update_key(remote.hash, limit=target), what="PATCH /keys/:h"
+    )
+    result = await pc.journal(lambda s: settle_intent(s, pc, intent_id, answer))
+    if result is Outcome.NOT_APPLIED:
+        raise UpstreamError(
             "openrouter",
-            lambda: port.update_key(remote.hash, limit=new_limit),
-            what="PATCH /keys/:h",
+            f"PATCH keys answered with limit {answer.limit}, not {target}: the top-up did not "
+            "apply",
         )
-    final = target
-
-    async def record(session: AsyncSession) -> None:
-        now = pc.now()
-        row = await session.get(UserKey, live.key_id)
-        assert row is not None
-        row.limit_usd_cents = keys.cents_of(final)
-        row.total_allocated_cents += snap.allocated_cents
-        row.status = "ACTIVE"
-        row.updated_at = now
-        await _attach(session, snap, remote.hash)
-        await audit.record(
-            session,
-            pc.run_id,
-            "PROVISIONING",
-            TOPPED_UP,
-            now,
-            {
-                "wallet": snap.holder_wallet,
-                "keyHash": remote.hash,
-                "fromLimit": str(before),
-                "toLimit": str(final),
-                "allocationUsd": str(allocation),
-            },
-        )
-
-    await pc.journal(record)
 
 
 async def create(
@@ -270,6 +373,9 @@ async def create(
 
 async def delete_orphan(pc: PhaseContext, snap: AllocationSnapshot, orphan: OpenRouterKey) -> None:
     """Delete a key a crashed attempt created but never recorded (its plaintext is lost)."""
+    async with pc.ctx.db.read() as session:
+        if await keys.by_hash(session, orphan.hash) is not None:
+            return  # recorded: a holder's key, not an orphan
     port = pc.clients.keys
     await pc.guard.call("openrouter", lambda: port.delete_key(orphan.hash), what="DELETE /keys")
     details = {
@@ -293,8 +399,14 @@ async def rehearse(pc: PhaseContext) -> PhaseOutcome:
     would: list[dict[str, Any]] = []
     for item in plan:
         key = live.get(item["wallet"])
-        action = "top-up" if key is not None else "create"
-        would.append({"wallet": item["wallet"], "action": action, "allocationCents": item["cents"]})
+        step: dict[str, Any] = {"wallet": item["wallet"], "allocationCents": item["cents"]}
+        if key is None:
+            step["action"] = "create"
+        elif expired(key.expires_at, pc.now()):
+            step |= {"action": "create", "replacesExpired": key.openrouter_key_hash}
+        else:
+            step["action"] = "top-up"
+        would.append(step)
     return PhaseOutcome(
         checkpoint={"keys_provisioned": 0, "keys_updated": 0},
         details={
@@ -315,24 +427,50 @@ async def _attach(session: AsyncSession, snap: AllocationSnapshot, key_hash: str
     row.key_hash = key_hash
 
 
+async def _expire(
+    session: AsyncSession, pc: PhaseContext, live: UserKey, remote: OpenRouterKey
+) -> None:
+    """A key past its expiry is never topped up: EXPIRED, and the holder gets a fresh one."""
+    row = await session.get(UserKey, live.key_id)
+    assert row is not None
+    row.status = "EXPIRED"
+    row.updated_at = pc.now()
+    await audit.record(
+        session,
+        pc.run_id,
+        "PROVISIONING",
+        KEY_EXPIRED,
+        pc.now(),
+        {
+            "wallet": live.holder_wallet,
+            "keyHash": live.openrouter_key_hash,
+            "expiresAt": remote.expires_at,
+            "reason": "past its expiry; a fresh key gets this allocation",
+        },
+    )
+
+
 async def _retire(
     session: AsyncSession, pc: PhaseContext, live: UserKey, remote: OpenRouterKey | None
 ) -> None:
-    """A recorded key that is gone or disabled on OpenRouter stops being the holder's key."""
+    """A recorded key that is gone, disabled or unlimited on OpenRouter stops being the
+    holder's key."""
     row = await session.get(UserKey, live.key_id)
     assert row is not None
     row.status = "REVOKED"
     row.encrypted_key = None
     row.updated_at = pc.now()
+    if remote is None:
+        reason = "missing on OpenRouter"
+    elif remote.disabled:
+        reason = "disabled on OpenRouter"
+    else:
+        reason = "has no limit on OpenRouter"
     await audit.record(
         session,
         pc.run_id,
         "PROVISIONING",
         "provision:key-retired",
         pc.now(),
-        {
-            "wallet": live.holder_wallet,
-            "keyHash": live.openrouter_key_hash,
-            "reason": "missing on OpenRouter" if remote is None else "disabled on OpenRouter",
-        },
+        {"wallet": live.holder_wallet, "keyHash": live.openrouter_key_hash, "reason": reason},
     )
