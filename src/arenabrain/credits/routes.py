@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from arenabrain.credits import keys, pool, runs, strategies, usage
 from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.schemas import (
+    WALLET_MAX_CHARS,
+    WALLET_PATTERN,
     AuditView,
     Deleted,
     PoolEntry,
@@ -40,6 +42,10 @@ router = APIRouter(prefix="/api", dependencies=[ApiAuth], tags=["credits"])
 
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 Hash = Annotated[str, Path(min_length=1, max_length=256)]
+WalletPath = Annotated[
+    str,
+    Path(min_length=1, max_length=WALLET_MAX_CHARS, json_schema_extra={"pattern": WALLET_PATTERN}),
+]
 # What only some routes answer; 400, 413, 401, 429 and (with a path parameter) 404 every route
 # documents through web/openapi.py.
 UPSTREAM = error_responses(502)
@@ -195,20 +201,20 @@ async def list_remote_keys(ctx: ContextDep) -> list[dict[str, Any]]:
 
 
 @router.get("/keys/wallet/{wallet}", response_model=UserKeyView)
-async def key_of_wallet(wallet: Id, ctx: ContextDep) -> UserKeyView:
+async def key_of_wallet(wallet: WalletPath, ctx: ContextDep) -> UserKeyView:
     """The wallet's newest live key (never its plaintext)."""
     return await keys.key_for_wallet(ctx, checked_wallet(wallet))
 
 
 @router.delete("/keys/wallet/{wallet}", response_model=Revoked, responses=UPSTREAM)
-async def revoke_wallet_key(wallet: Id, ctx: ContextDep) -> Revoked:
+async def revoke_wallet_key(wallet: WalletPath, ctx: ContextDep) -> Revoked:
     """Disable the wallet's key on OpenRouter and mark it REVOKED."""
     async with upstream_errors():
         return await keys.revoke_wallet(ctx, checked_wallet(wallet))
 
 
 @router.get("/keys/wallet/{wallet}/usage", response_model=list[UsageRowView])
-async def usage_of_wallet(wallet: Id, ctx: ContextDep) -> list[dict[str, Any]]:
+async def usage_of_wallet(wallet: WalletPath, ctx: ContextDep) -> list[dict[str, Any]]:
     """Usage snapshots of the wallet's live key, newest first."""
     key = await keys.key_for_wallet(ctx, checked_wallet(wallet))
     return await usage.usage_rows(ctx, key_hash=key.openrouter_key_hash)

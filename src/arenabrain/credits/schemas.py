@@ -40,6 +40,9 @@ UserStatusName = Literal["ACTIVE", "PAUSED"]  # ERROR is the system's to set
 LimitReset = Literal["daily", "weekly", "monthly"]
 
 WALLET_MAX_CHARS = 44  # a 32-byte key in base58
+# What the schema shows of a wallet; the validator checks it decodes to 32 bytes, with a clearer
+# message than a pattern mismatch.
+WALLET_PATTERN = "^[1-9A-HJ-NP-Za-km-z]{32,44}$"
 LIST_MAX_ITEMS = 10_000
 KEY_LIMIT_USD_MAX = 10_000  # MAX_KEY_LIMIT_USD's own ceiling; the setting may be lower
 WEIGHT_MAX = 10**12
@@ -77,7 +80,11 @@ def _finite(low: int, high: int, places: int, *, above_low: bool = False) -> Any
     return Field(ge=low, le=high, decimal_places=places, allow_inf_nan=False)
 
 
-Wallet = Annotated[StrictStr, Field(max_length=WALLET_MAX_CHARS), AfterValidator(_wallet)]
+Wallet = Annotated[
+    StrictStr,
+    Field(max_length=WALLET_MAX_CHARS, json_schema_extra={"pattern": WALLET_PATTERN}),
+    AfterValidator(_wallet),
+]
 Usd = Annotated[Decimal, _finite(0, KEY_LIMIT_USD_MAX, 2, above_low=True)]
 Percent = Annotated[Decimal, _finite(0, 50, 2)]
 Sol = Annotated[Decimal, _finite(0, 1_000_000, 9)]
