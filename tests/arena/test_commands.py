@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from arenabrain import cli
+from arenabrain import console
 from arenabrain.arena import cohorts, jobs, lineup, markets
 from arenabrain.cli import _load_commands, app
 from arenabrain.scheduler import crontab_trigger, registry
@@ -27,9 +27,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LOG_LEVEL", "error")
     # Logs go to a stream that outlives CliRunner's (closed after each call): a logger left
     # writing to a closed stream breaks whichever test logs next in this process.
-    real = cli.configure_logging
+    real = console.configure_logging
     monkeypatch.setattr(
-        cli,
+        console,
         "configure_logging",
         lambda level, secrets, stream=None: real(level, secrets, sys.__stderr__),
     )

@@ -1,5 +1,6 @@
 """Arena CLI commands: `arenabrain sync-markets`, `start-cohort`, `check-model-lineup`,
-`markets`. Each calls the same function as its cron route (or public read route)."""
+`markets`, `run-decisions`. Each calls the same function as its cron route (or public read
+route). `commands` is a Typer app that `cli.py` adds to `arenabrain`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import typer
 
 from arenabrain.arena import cohorts, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
-from arenabrain.cli import JsonFlag, app, run_with_context, show
+from arenabrain.console import JsonFlag, run_with_context, show
 from arenabrain.context import Context
 from arenabrain.errors import AppError
 
+commands = typer.Typer()
 MARKET_COLUMNS = ("polymarket_id", "question", "status", "current_price", "volume")
 
 
@@ -28,13 +30,13 @@ def run(job: Callable[[Context], Awaitable[Any]], json_out: bool, **options: Any
     return result
 
 
-@app.command("sync-markets")
+@commands.command("sync-markets")
 def sync_markets_cmd(json_out: JsonFlag = False) -> None:
     """Sync the top Polymarket markets now and refresh the ones that matter."""
     run(markets.sync_markets, json_out)
 
 
-@app.command("start-cohort")
+@commands.command("start-cohort")
 def start_cohort_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Start this week's cohort on any day.")
@@ -50,13 +52,13 @@ def start_cohort_cmd(
         raise typer.Exit(1)
 
 
-@app.command("check-model-lineup")
+@commands.command("check-model-lineup")
 def check_model_lineup_cmd(json_out: JsonFlag = False) -> None:
     """Check OpenRouter for newer model releases and store a review for an admin."""
     run(lineup.check_model_lineup, json_out)
 
 
-@app.command("markets")
+@commands.command("markets")
 def markets_cmd(
     limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many.")] = 20,
     status: Annotated[str, typer.Option("--status", help="active, closed, resolved or all.")] = (
@@ -78,7 +80,7 @@ def markets_cmd(
     show(page["markets"], False, columns=MARKET_COLUMNS, title=f"{page['total']} markets")
 
 
-@app.command("run-decisions")
+@commands.command("run-decisions")
 def run_decisions_cmd(json_out: JsonFlag = False) -> None:
     """Ask every agent of the decision-eligible cohorts for this week's decision and trade it."""
     if not run(decisions.run_decisions, json_out).get("success"):

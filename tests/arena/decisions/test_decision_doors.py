@@ -141,14 +141,14 @@ def test_scheduler_runs_it_sundays_at_00_05() -> None:
 
 
 def test_cli_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from arenabrain import cli
+    from arenabrain import cli, console
 
     cli._load_commands()
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     # Logs go to a stream that outlives CliRunner's (closed after the call), never to stdout.
-    real = cli.configure_logging
+    real = console.configure_logging
     monkeypatch.setattr(
-        cli,
+        console,
         "configure_logging",
         lambda level, secrets, stream=None: real(level, secrets, sys.__stderr__),
     )
