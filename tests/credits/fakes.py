@@ -398,11 +398,14 @@ class FakeKeys:
 
     async def list_keys(self) -> list[OpenRouterKey]:
         self.faults.enter("list_keys")
-        return [self.view(k) for k in self.keys.values()]
+        listed = [self.view(k) for k in self.keys.values()]
+        self.faults.leave("list_keys")
+        return listed
 
     async def get_key(self, key_hash: str) -> OpenRouterKey | None:
         self.faults.enter("get_key")
         state = self.keys.get(key_hash)
+        self.faults.leave("get_key")
         return None if state is None else self.view(state)
 
     async def update_key(self, key_hash: str, **changes: Any) -> OpenRouterKey:

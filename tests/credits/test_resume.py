@@ -412,3 +412,67 @@ async def test_a_top_up_is_applied_once_across_a_crash_another_run_and_the_resum
         assert stored[holder].limit_usd_cents == stored[holder].total_allocated_cents == due[holder]
     # Every PATCH applied one allocation: one per top-up allocation, none repeated.
     assert world.keys.faults.calls["update_key"] == len(plan) - 3
+
+
+PROVISIONING_CRASHES = [
+    ("keys", "list_keys", 1),  # ALLOCATING's read of the pool
+    ("keys", "list_keys", 2),  # PROVISIONING's listing
+    ("keys", "get_key", 1),
+    ("keys", "update_key", 1),
+    ("keys", "update_key", 2),
+    ("keys", "update_key", 3),
+    ("keys", "create_key", 1),  # the new holder's key, created and never recorded
+]
+
+
+@pytest.mark.parametrize(
+    ("port", "op", "nth"),
+    PROVISIONING_CRASHES,
+    ids=[f"{op}#{nth}" for _, op, nth in PROVISIONING_CRASHES],
+)
+async def test_any_provisioning_crash_then_another_run_then_the_resume_leaves_limits_as_due(
+    make_ctx, world, clock, port, op, nth
+) -> None:
+    """Run 1 dies right after one of its OpenRouter calls; run 2 reaps it and runs;
+    run 1 is resumed. Every holder has one live key whose limit is the sum of their
+    allocations, and no key is left behind."""
+    ctx = await make_ctx()
+    strategy = await make_strategy(ctx, key_config={"default_limit_usd": 100, "limit_reset": None})
+    assert (await runs.start_run(ctx, strategy.strategy_id, "api")).state == "COMPLETE"
+    for key in world.keys.live():
+        world.keys.spend(key.hash, key.limit)  # everyone has room for more
+    world.holders.hold(wallet(7), 400)  # a new holder: run 1 creates a key too
+    world.bags.claimable = {wallet(50): 1_000_000_000}
+    faults = getattr(world, port).faults
+    faults.crash_at(op, faults.calls[op] + nth)
+    clock.advance(seconds=1)
+    with pytest.raises(Crash):
+        await runs.start_run(ctx, strategy.strategy_id, "api")
+    async with ctx.db.read() as session:
+        crashed = (await runs.listing(session, strategy.strategy_id))[0]
+    assert crashed.state in ("ALLOCATING", "PROVISIONING")
+
+    clock.advance(seconds=LOCK_TTL.total_seconds() + 60)
+    other = await make_ctx()
+    world.bags.claimable = {wallet(51): 1_000_000_000}
+    assert (await runs.start_run(other, strategy.strategy_id, "scheduler")).state == "COMPLETE"
+    resumed = await runs.resume_run(other, crashed.run_id, "cli")
+    assert resumed.state == "COMPLETE", resumed.error
+
+    async with other.db.read() as session:
+        plan = list(await session.scalars(select(AllocationSnapshot)))
+        stored = {
+            k.holder_wallet: k
+            for k in await session.scalars(select(UserKey))
+            if k.status == "ACTIVE"
+        }
+    due: Counter = Counter()
+    for allocation in plan:
+        due[allocation.holder_wallet] += allocation.allocated_cents
+        assert allocation.key_hash == stored[allocation.holder_wallet].openrouter_key_hash
+    live = {k.hash: k for k in world.keys.live()}
+    assert set(live) == {k.openrouter_key_hash for k in stored.values()}
+    assert set(stored) == set(due) and len(due) == 4
+    for holder, cents in due.items():
+        assert live[stored[holder].openrouter_key_hash].limit * 100 == cents, holder
+        assert stored[holder].limit_usd_cents == stored[holder].total_allocated_cents == cents

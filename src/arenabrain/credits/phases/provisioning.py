@@ -12,11 +12,12 @@ For each allocation of the run that has no key yet:
   without a limit is retired (REVOKED) and replaced the same way;
 - any other holder gets a **new key**: named with the strategy's stable prefix and a digest
   of (strategy, wallet, run), `limit_reset` as OpenRouter's enum (B10), `expires_at` from the
-  strategy's expiry days (0 = never). Before creating, keys already carrying that name are
-  looked up: one found was created by a crashed attempt (or answered with an error) and never
-  recorded; its plaintext is lost, so it is deleted and the key created afresh (no duplicate,
-  and the holder can collect the new one). The plaintext is stored encrypted with
+  strategy's expiry days (0 = never). The plaintext is stored encrypted with
   KEY_ENCRYPTION_KEY, next to the hash.
+Before any of that, unrecorded keys carrying the name this run gives the holder are looked up:
+one found was created by a crashed attempt (or answered with an error) and never recorded; its
+plaintext is lost, so it is deleted whatever the holder gets now (no duplicate, no key left
+holding a limit nobody can use, and the holder can collect the new one).
 Each holder is recorded as soon as its key is done (the allocation snapshot's `key_hash`), so
 a resume continues with the holders still missing. One holder's failure does not stop the
 others, but a phase that leaves any allocation unprovisioned fails: `error_code` names the
@@ -191,6 +192,11 @@ async def provision_one(
     by_name: dict[str, list[OpenRouterKey]],
     store: KeyStore,
 ) -> None:
+    # Keys named for this run and holder that nobody recorded were made by a crashed attempt
+    # (their plaintext is lost): delete them whatever this holder gets now, so none is left.
+    name = keys.key_name(pc.strategy.strategy_id, snap.holder_wallet, pc.run_id)
+    for orphan in by_name.pop(name, []):
+        await delete_orphan(pc, snap, orphan)
     seen: dict[str, OpenRouterKey | None] = {}
     if live is not None:
         seen[live.openrouter_key_hash] = await get_key(pc, live.openrouter_key_hash)
@@ -207,7 +213,7 @@ async def provision_one(
             await pc.journal(lambda s: _expire(s, pc, live, remote))
         else:
             await pc.journal(lambda s: _retire(s, pc, live, remote))
-    await create(pc, snap, by_name, store)
+    await create(pc, snap, name, store)
 
 
 async def get_key(pc: PhaseContext, key_hash: str) -> OpenRouterKey | None:
@@ -316,17 +322,9 @@ async def top_up(
         )
 
 
-async def create(
-    pc: PhaseContext,
-    snap: AllocationSnapshot,
-    by_name: dict[str, list[OpenRouterKey]],
-    store: KeyStore,
-) -> None:
+async def create(pc: PhaseContext, snap: AllocationSnapshot, name: str, store: KeyStore) -> None:
     port = pc.clients.keys
     strategy = pc.strategy
-    name = keys.key_name(strategy.strategy_id, snap.holder_wallet, pc.run_id)
-    for orphan in by_name.pop(name, []):
-        await delete_orphan(pc, snap, orphan)
     limit = Decimal(snap.allocated_cents) / 100
     days = strategy.key_expiry_days
     expires = pc.now() + timedelta(days=days) if days > 0 else None
