@@ -1,19 +1,22 @@
-"""Every request body is checked once, before any route reads it: it must be JSON that Python
-reads safely, or the request is answered 400 with the standard error body.
+"""Every request body is checked once, before any route reads it, for JSON that Python would
+read into trouble; a route that then reads such a body gets a 400 with the standard error body.
 
 Routes parse their bodies in two ways (FastAPI's body parameters, and a few hand parsers that
-call `request.json()`); both trust `json.loads`, which raises `RecursionError` on deep nesting,
-`ValueError` on integers of more than 4300 digits, and accepts `NaN`, `Infinity` and numbers
-that overflow to `inf`. Checking here keeps all of that out of every route at once. The check
-refuses:
+call `request.json()`); both trust `json.loads`, which raises `RecursionError` on deep nesting
+(a 500 today), `ValueError` on integers of more than 4300 digits, and accepts `NaN`, `Infinity`
+and numbers that overflow to `inf`. The check refuses:
 
-- bytes that are not UTF-8 JSON, or malformed JSON (with the parser's position);
 - nesting deeper than `MAX_JSON_DEPTH` (no body of this API nests more than a few levels);
-- `NaN`, `Infinity`, numbers that overflow a float and integers too long to read, naming the
-  place in the body where they appear.
+- `NaN`, `Infinity`, numbers that overflow a float and integers of more than
+  `MAX_INTEGER_DIGITS` digits, naming the place in the body where they appear.
 
-Form bodies (no route takes one today) are left to their parser. The body is read once and
-handed on unchanged; its size is bounded by `BodyLimitMiddleware`, which runs outside this."""
+A body that is not JSON at all (a syntax error, not UTF-8) is left to the route's own parser,
+which already answers it with a 400 (FastAPI's "JSON decode error", or the hand parsers' empty
+object). The refusal happens when the app reads the body, not before: a route that checks
+credentials before reading (the cron and admin routes) still answers 401 to a stranger, and a
+route that never reads its body ignores it, as before. Form bodies (no route takes one today)
+are not looked at. The body is read once and handed on unchanged; its size is bounded by
+`BodyLimitMiddleware`, which runs outside this."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arenabrain.web.errors import error_body
@@ -55,17 +59,16 @@ def _int(text: str) -> int | _Unusable:
 
 
 def json_body_problem(body: bytes) -> str | None:
-    """Why `body` is not a JSON document routes can read safely, or None (also for no body)."""
+    """Why Python must not read `body` as JSON, or None when it may (also when it is not JSON
+    at all: the route's parser answers that)."""
     if not body.strip():
         return None
     try:
         value = json.loads(body, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except RecursionError:
         return f"JSON body nests deeper than {MAX_JSON_DEPTH} levels"
-    except UnicodeDecodeError:
-        return "Request body is not UTF-8 JSON"
-    except json.JSONDecodeError as exc:
-        return f"Malformed JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        return None
     return _structure_problem(value)
 
 
@@ -85,9 +88,18 @@ def _structure_problem(value: Any) -> str | None:
     return None
 
 
+class UnusableJsonBody(HTTPException):
+    """Raised to the reader of a refused body; an HTTPException, so the app's error handlers
+    answer it (FastAPI re-raises those from its body parsing, hand parsers catch only
+    ValueError)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(400, problem)
+
+
 class JsonBodyMiddleware:
-    """Reads each request body once, answers 400 when `json_body_problem` finds one, and
-    otherwise replays the body to the app."""
+    """Reads each request body once and hands it on; a body `json_body_problem` refuses makes
+    the app's first read raise `UnusableJsonBody` instead."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -107,17 +119,27 @@ class JsonBodyMiddleware:
                 break
         body = b"".join(chunks)
         problem = json_body_problem(body)
-        if problem is not None:
-            response = JSONResponse(error_body(problem, 400), 400)
-            await response(scope, receive, send)
-            return
         replayed = False
+        started = False
 
         async def replay() -> Message:
             nonlocal replayed
             if replayed:
                 return await receive()  # after the body: wait for the disconnect
             replayed = True
+            if problem is not None:
+                raise UnusableJsonBody(problem)
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, replay, watched)
+        except UnusableJsonBody as exc:
+            if started:
+                raise
+            response = JSONResponse(error_body(str(exc.detail), 400), 400)
+            await response(scope, receive, send)
