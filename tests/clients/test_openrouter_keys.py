@@ -209,3 +209,16 @@ async def test_missing_management_key_fails_before_any_request() -> None:
 def test_parse_key_rejects_objects_without_hash() -> None:
     with pytest.raises(UpstreamError, match="without hash"):
         parse_key({"name": "x"})
+
+
+@respx.mock
+async def test_a_proxy_html_error_page_is_a_transient_status_error(keys: OpenRouterKeys) -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
+    respx.patch(f"{BASE}/keys/f01d").mock(
+        return_value=httpx.Response(502, text=page, headers={"content-type": "text/html"})
+    )
+    with pytest.raises(UpstreamError) as caught:
+        await keys.update_key("f01d", limit=Decimal("12.5"))
+    error = caught.value
+    assert (error.status, error.transient) == (502, True)
+    assert str(error) == "openrouter: PATCH keys answered 502: Bad Gateway"

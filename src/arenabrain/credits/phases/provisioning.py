@@ -148,8 +148,8 @@ async def provisioning(pc: PhaseContext) -> PhaseOutcome:
         details={
             "keysProvisioned": counts["keys_provisioned"],
             "keysUpdated": counts["keys_updated"],
-            "keysFailed": 0,
-            "failedWallets": [],
+            "keysFailed": len(failures),
+            "failedWallets": [{"wallet": f.where, "reason": f.reason} for f in failures],
             "keyHashes": [s.key_hash for s in plan],
             "topUpsUnknown": unknown,
         },
