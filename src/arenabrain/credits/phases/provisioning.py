@@ -208,7 +208,7 @@ async def provision_one(
         usable = remote is not None and not remote.disabled and remote.limit is not None
         if remote is not None and usable:
             if not expired(remote.expires_at, pc.now()):
-                await top_up(pc, snap, live, remote)
+                await top_up(pc, snap, remote)
                 return
             await pc.journal(lambda s: _expire(s, pc, live, remote))
         else:
@@ -288,9 +288,7 @@ async def settle_intent(
     return result
 
 
-async def top_up(
-    pc: PhaseContext, snap: AllocationSnapshot, live: UserKey, remote: OpenRouterKey
-) -> None:
+async def top_up(pc: PhaseContext, snap: AllocationSnapshot, remote: OpenRouterKey) -> None:
     port = pc.clients.keys
     before = remote.limit
     assert before is not None
