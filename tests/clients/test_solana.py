@@ -271,6 +271,139 @@ async def test_lamports_received_rejects_a_malformed_answer(rpc: SolanaRpc, valu
     assert not caught.value.transient
 
 
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+WSOL = "So11111111111111111111111111111111111111112"
+
+
+def token_balance(index: int, mint: str, owner: str, amount: str) -> dict[str, Any]:
+    """One entry of meta pre/postTokenBalances as the RPC renders it."""
+    ui = None if amount == "0" else int(amount) / 10**6
+    return {
+        "accountIndex": index,
+        "mint": mint,
+        "owner": owner,
+        "programId": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+        "uiTokenAmount": {
+            "amount": amount,
+            "decimals": 6,
+            "uiAmount": ui,
+            "uiAmountString": str(int(amount) / 10**6),
+        },
+    }
+
+
+def swap_transaction(pre: list[Any], post: list[Any], **meta: Any) -> dict[str, Any]:
+    """A swap: Payer's USDC account (1) and wSOL account (3), a pool's USDC account (2), and
+    another owner's USDC account loaded from a lookup table (5)."""
+    keys = ["Payer", "PayerUsdc", "PoolUsdc", "PayerWsol", "Program"]
+    balances = [1_000_000_000, 2_039_280, 2_039_280, 2_039_280, 1, 2_039_280]
+    return transaction(
+        keys,
+        balances,
+        balances,
+        loadedAddresses={"writable": ["OtherUsdc"], "readonly": []},
+        preTokenBalances=pre,
+        postTokenBalances=post,
+        **meta,
+    )
+
+
+@respx.mock
+async def test_token_received_counts_the_owners_accounts_of_the_mint_in_this_transaction(
+    rpc: SolanaRpc,
+) -> None:
+    respx.post(URL).mock(
+        return_value=result(
+            swap_transaction(
+                [
+                    token_balance(1, USDC, "Payer", "1000000"),
+                    token_balance(2, USDC, "Pool", "900000000000"),
+                    token_balance(3, WSOL, "Payer", "1500000000"),
+                    token_balance(5, USDC, "Other", "7"),
+                ],
+                [
+                    token_balance(1, USDC, "Payer", "224966250"),
+                    token_balance(2, USDC, "Pool", "899776033750"),
+                    token_balance(5, USDC, "Other", "9"),
+                ],
+            )
+        )
+    )
+    assert await rpc.token_received(SIG, "Payer", USDC) == 223_966_250
+    assert await rpc.token_received(SIG, "Pool", USDC) == -223_966_250
+    assert await rpc.token_received(SIG, "Other", USDC) == 2  # a loaded address counts too
+    assert await rpc.token_received(SIG, "Payer", WSOL) == -1_500_000_000  # closed: 0 after
+    assert await rpc.token_received(SIG, "Stranger", USDC) == 0
+
+
+@respx.mock
+async def test_token_received_counts_an_account_the_transaction_created_from_zero(
+    rpc: SolanaRpc,
+) -> None:
+    respx.post(URL).mock(
+        return_value=result(
+            swap_transaction(
+                [token_balance(2, USDC, "Pool", "900000000000")],
+                [
+                    token_balance(1, USDC, "Payer", "224966250"),
+                    token_balance(2, USDC, "Pool", "899775033750"),
+                ],
+            )
+        )
+    )
+    assert await rpc.token_received(SIG, "Payer", USDC) == 224_966_250
+
+
+@respx.mock
+async def test_token_received_of_an_invisible_transaction_is_transient(rpc: SolanaRpc) -> None:
+    respx.post(URL).mock(return_value=result(None))
+    with pytest.raises(UpstreamError, match="no landed transaction") as caught:
+        await rpc.token_received(SIG, "Payer", USDC)
+    assert caught.value.transient
+
+
+GOOD = token_balance(1, USDC, "Payer", "5")
+
+
+@pytest.mark.parametrize(
+    ("pre", "post"),
+    [
+        (None, [GOOD]),
+        ([GOOD], None),
+        ([GOOD], [{**GOOD, "uiTokenAmount": {**GOOD["uiTokenAmount"], "amount": 5}}]),
+        ([GOOD], [{**GOOD, "uiTokenAmount": {**GOOD["uiTokenAmount"], "amount": "5.0"}}]),
+        ([GOOD], [{**GOOD, "uiTokenAmount": {**GOOD["uiTokenAmount"], "amount": "-5"}}]),
+        ([GOOD], [{**GOOD, "accountIndex": 6}]),
+        ([GOOD], [{**GOOD, "accountIndex": True}]),
+        ([GOOD], [GOOD, GOOD]),
+        ([GOOD], [{k: v for k, v in GOOD.items() if k != "owner"}]),
+        ([GOOD], [{k: v for k, v in GOOD.items() if k != "uiTokenAmount"}]),
+        ([GOOD], "not a list"),
+    ],
+    ids=[
+        "no-pre-balances",
+        "no-post-balances",
+        "amount-a-number",
+        "amount-a-decimal",
+        "amount-negative",
+        "index-out-of-range",
+        "index-a-bool",
+        "account-twice",
+        "no-owner",
+        "no-amount",
+        "not-a-list",
+    ],
+)
+@respx.mock
+async def test_token_received_rejects_malformed_token_balances(
+    rpc: SolanaRpc, pre: Any, post: Any
+) -> None:
+    respx.post(URL).mock(return_value=result(swap_transaction(pre, post)))
+    with pytest.raises(UpstreamError, match="malformed") as caught:
+        await rpc.token_received(SIG, "Payer", USDC)
+    assert not caught.value.transient
+
+
 @respx.mock
 async def test_timeout_is_transient(rpc: SolanaRpc) -> None:
     respx.post(URL).mock(side_effect=httpx.ReadTimeout("slow"))

@@ -8,7 +8,9 @@ BaseException, so it passes through the runner's error handling like a real proc
 
 The chain is no kinder than Solana: a second send of a landed transaction is refused in
 preflight as "already processed" (checked after the blockhash, which may have expired by then),
-and what a claim moved is measured from the landed transaction (`lamports_received`)."""
+and what a transaction moved is measured from that landed transaction alone: lamports for a
+claim (`lamports_received`), USDC for a swap (`token_received`, the USDC balances of the
+accounts it touched before and after it, as a node's meta token balances)."""
 
 from __future__ import annotations
 
@@ -139,6 +141,7 @@ class Chain:
     land_as: dict[str, str] = field(default_factory=dict)  # tx text -> forced outcome
     valid_until: dict[str, int] = field(default_factory=dict)  # tx text -> last valid height
     received: dict[str, Counter[str]] = field(default_factory=dict)  # signature -> moved
+    usdc_moved: dict[str, Counter[str]] = field(default_factory=dict)  # signature -> moved
 
 
 class FakeSigner:
@@ -185,11 +188,16 @@ class FakeSolana:
         error = "InstructionError"
         if outcome == "confirmed":
             effect = self.chain.effects.get(tx)
+            usdc_before = Counter(self.chain.usdc)
             moved = effect() if effect is not None else {}
             if isinstance(moved, str):
                 outcome, error = "failed", moved
             else:
                 self.chain.received[signature] = Counter(moved)
+                usdc_after = Counter(self.chain.usdc)
+                self.chain.usdc_moved[signature] = Counter(
+                    {o: usdc_after[o] - usdc_before[o] for o in {*usdc_after, *usdc_before}}
+                )
         if outcome != "never":
             self.chain.statuses[signature] = outcome
             if outcome == "failed":
@@ -218,13 +226,17 @@ class FakeSolana:
             )
         return self.chain.received.get(signature, Counter())[account]
 
+    async def token_received(self, signature: str, owner: str, mint: str) -> int:
+        self.faults.enter("token_received")
+        if self.chain.statuses.get(signature, "unknown") == "unknown":
+            raise UpstreamError(
+                "solana", f"getTransaction found no landed transaction {signature}", transient=True
+            )
+        assert mint == USDC_MINT
+        return self.chain.usdc_moved.get(signature, Counter())[owner]
+
     async def balance_lamports(self, owner: str) -> int:
         return 10**9
-
-    async def token_balance(self, owner: str, mint: str) -> int:
-        self.faults.enter("token_balance")
-        assert mint == USDC_MINT
-        return self.chain.usdc[owner]
 
     def _status(self, signature: str) -> SignatureStatus:
         state = self.chain.statuses.get(signature, "unknown")

@@ -25,6 +25,7 @@ from arenabrain.sandbox import solana as chain
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import wallet
 from tests.credits.test_sandbox_e2e import FEE_MINT_A, MINT, OWNER, TOTAL, sctx
+from tests.credits.test_shared_wallet import allocated_cents
 
 __all__ = ["sctx"]  # the emulator-backed context fixture of test_sandbox_e2e
 
@@ -147,3 +148,48 @@ async def test_two_positions_sharing_a_mint_are_both_claimed_and_credited_what_m
     assert world.calls("bags", "POST", CLAIM_TXS) == 2  # once per mint
     assert len(landed(world)) == 5  # 2 for token A, 2 for token B, the swap
     assert_ledger(world, run, vault_before)
+
+
+async def test_a_swap_resumed_after_another_run_swapped_on_the_wallet_counts_only_its_own_usdc(
+    sctx: Context, sandbox: Sandbox, clock: FrozenClock
+) -> None:
+    world = sandbox.world
+    first, vault_before = await start(sctx, sandbox)
+    chain.seed_holders(world, MINT, {wallet(3): 30, wallet(4): 30})  # no $100 key cap is reached
+    second = await make_strategy(sctx, owner_wallet=OWNER, distribution_token=MINT)
+    # The swap lands (creating the owner's USDC account); its confirmation cannot be read.
+    sctx.extras[HANDLERS_EXTRA] = arm_at("SWAPPING", chain.STATUSES_TIMEOUT)
+    failed = await runs.start_run(sctx, first.strategy_id, "api")
+    assert (failed.state, failed.error.failed_state, failed.error.code) == (
+        "FAILED",
+        "SWAPPING",
+        "SWAP_TX_UNCONFIRMED",
+    )
+    first_usdc = chain.token_balance(world, OWNER, USDC_MINT)  # only this run's swap so far
+    assert first_usdc > 0
+
+    # Another strategy on the same wallet claims new fees and swaps before the resume.
+    sctx.extras.pop(HANDLERS_EXTRA)
+    bags_emulator.add_claimable_position(world, OWNER, wallet(213), 1_000_000_007)
+    other = await runs.start_run(sctx, second.strategy_id, "scheduler")
+    assert other.state == "COMPLETE", other.error
+    total_usdc = chain.token_balance(world, OWNER, USDC_MINT)
+
+    clock.advance(minutes=2)
+    resumed = await runs.resume_run(sctx, failed.run_id, "cli")
+    assert resumed.state == "COMPLETE", resumed.error
+    assert resumed.swap_tx_signature == failed.swap_tx_signature
+    assert world.calls("bags", "GET", QUOTE) == 2  # one swap each
+    assert resumed.swapped_usdc * 10**6 == first_usdc
+    assert other.swapped_usdc * 10**6 == total_usdc - first_usdc
+    # The ledgers: USDC counted is USDC moved to the base unit; SOL to the lamport.
+    assert (resumed.swapped_usdc + other.swapped_usdc) * 10**6 == total_usdc
+    vault = str(bags_emulator.fee_vault(world).pubkey())
+    claimed = resumed.claimed_lamports + other.claimed_lamports
+    assert claimed == TOTAL + 1_000_000_007
+    assert vault_before + 1_000_000_007 - chain.balance(world, vault) == claimed
+    assert chain.balance(world, OWNER) == START_SOL - sum(t["fee"] for t in landed(world))
+    # Every holder allocation derives from the run's own USDC.
+    for run in (resumed, other):
+        cents = int(run.swapped_usdc * 100)
+        assert await allocated_cents(sctx, run.run_id) == (cents, [cents])

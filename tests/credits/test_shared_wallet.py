@@ -1,9 +1,13 @@
 """Strategies that share the signer wallet: the claim-to-swap stretch is serialised per wallet.
 
 Every live strategy's owner must be the signer, so they all claim into and swap from one
-wallet, and SWAPPING measures what it received as the change of that wallet's USDC balance.
-Two runs overlapping there would each count the other's USDC. A run entering CLAIMING takes
-the wallet's lock (waiting a bounded time) and keeps it until SWAPPING is committed."""
+wallet. A run entering CLAIMING takes the wallet's lock (waiting a bounded time) and keeps it
+until SWAPPING is committed.
+
+A run that fails in SWAPPING after its swap landed releases the lock, so another run can swap
+on the wallet before its resume: what a swap produced is therefore measured from its own
+confirmed transaction (the signer's USDC token balances in its meta), never from the wallet's
+balance around it."""
 
 from __future__ import annotations
 
@@ -15,14 +19,19 @@ from sqlalchemy import select
 
 from arenabrain.credits import locks, runs
 from arenabrain.credits.locks import LOCK_TTL
-from arenabrain.credits.models import ClaimTransaction, ResourceLock
+from arenabrain.credits.models import (
+    AllocationSnapshot,
+    ClaimTransaction,
+    CreditPoolAllocation,
+    ResourceLock,
+)
 from arenabrain.credits.phase_locks import WAIT_SCHEDULE, WALLET_BUSY, wallet_resource
 from arenabrain.credits.phases import HANDLERS
 from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.credits.state_machine import RunState
 from arenabrain.credits.upstreams import SLEEP
 from tests.credits.conftest import make_strategy
-from tests.credits.fakes import OWNER, wallet
+from tests.credits.fakes import OWNER, timed_out, wallet
 
 OTHER_FEES = wallet(70)
 FIRST_USDC = Decimal("223.875")  # 1.5 SOL at $150, 99.5% delivered
@@ -77,6 +86,52 @@ async def test_a_run_on_the_same_wallet_waits_for_the_swap_and_each_run_counts_o
     assert resumed.swapped_usdc == SECOND_USDC
     assert world.chain.usdc[OWNER] == (FIRST_USDC + SECOND_USDC) * 10**6
     assert await lock_rows(cctx) == []
+
+
+async def allocated_cents(ctx, run_id: str) -> tuple[int, list[int]]:
+    """A run's holder allocations summed, and its entries in the credit pool ledger."""
+    async with ctx.db.read() as session:
+        holders = await session.scalars(
+            select(AllocationSnapshot.allocated_cents).where(AllocationSnapshot.run_id == run_id)
+        )
+        ledger = await session.scalars(
+            select(CreditPoolAllocation.amount_cents).where(CreditPoolAllocation.run_id == run_id)
+        )
+        return sum(holders), list(ledger)
+
+
+async def test_a_swap_resumed_after_another_run_swapped_on_the_wallet_counts_only_its_own_usdc(
+    cctx, world
+) -> None:
+    first = await make_strategy(cctx)
+    second = await make_strategy(cctx)
+    # Sends 1-2 claim, 3 swaps; the swap lands and its confirmation (the third) times out.
+    world.solana.faults.fail_at("confirm", 3, timed_out("solana", "getSignatureStatuses"))
+    failed = await runs.start_run(cctx, first.strategy_id, "api")
+    assert (failed.state, failed.error.failed_state, failed.error.code) == (
+        "FAILED",
+        "SWAPPING",
+        "SWAP_TX_UNCONFIRMED",
+    )
+    assert world.chain.usdc[OWNER] == FIRST_USDC * 10**6  # it landed
+    assert await lock_rows(cctx) == []  # the wallet is free for the next run
+
+    world.bags.claimable = {OTHER_FEES: 1_000_000_000}
+    other = await runs.start_run(cctx, second.strategy_id, "scheduler")
+    assert other.state == "COMPLETE", other.error
+    assert other.swapped_usdc == SECOND_USDC
+
+    resumed = await runs.resume_run(cctx, failed.run_id, "cli")
+    assert resumed.state == "COMPLETE", resumed.error
+    assert resumed.swap_tx_signature == failed.swap_tx_signature  # never swapped again
+    assert world.bags.faults.calls["trade_quote"] == 2
+    assert resumed.swapped_usdc == FIRST_USDC  # not the other run's USDC too
+    # What the runs counted is what the chain moved, to the base unit.
+    counted = (resumed.swapped_usdc + other.swapped_usdc) * 10**6
+    assert counted == world.chain.usdc[OWNER]
+    # Every holder allocation derives from the run's own USDC (no key cap is reached).
+    assert await allocated_cents(cctx, resumed.run_id) == (22387, [22387])
+    assert await allocated_cents(cctx, other.run_id) == (14925, [14925])
 
 
 async def test_a_waiting_run_proceeds_as_soon_as_the_wallet_is_free(cctx, world, clock) -> None:

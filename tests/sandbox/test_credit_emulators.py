@@ -16,6 +16,7 @@ import pytest
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.clients.bags import BagsClient, BagsRateLimiter
@@ -554,6 +555,77 @@ async def test_get_transaction_of_a_v0_swap_wants_max_supported_version(rig: Rig
     )
     # 1 signature plus Bags' 5,000-lamport priority fee, added back: 2 SOL left the claimer.
     assert await rig.rpc.lamports_received(signature, owner()) == -2_000_000_000
+
+
+GET_TX = {"encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0}
+
+
+async def swap_once(rig: Rig, lamports: int) -> tuple[Any, str]:
+    """Quote, sign and send a swap of `lamports` for the owner; its quote and signature."""
+    quote = await rig.bags.trade_quote(WSOL_MINT, USDC_MINT, lamports, 50)
+    swap = await rig.bags.swap_transaction(quote, owner())
+    wire, signature = rig.signer.sign_swap(swap.tx_base58)
+    await rig.rpc.send_transaction(wire)
+    return quote, signature
+
+
+async def test_a_swap_that_creates_the_usdc_account_shows_it_only_in_post_token_balances(
+    rig: Rig,
+) -> None:
+    chain.set_balance(rig.world, owner(), 3_000_000_000)
+    quote, signature = await swap_once(rig, 2_000_000_000)
+    raw = await rig.rpc.call("getTransaction", [signature, GET_TX])
+    meta, keys = raw["meta"], raw["transaction"]["message"]["accountKeys"]
+    ata = str(get_associated_token_address(OWNER.pubkey(), Pubkey.from_string(USDC_MINT)))
+    assert meta["preTokenBalances"] == []  # the account did not exist before
+    assert meta["postTokenBalances"] == [
+        {
+            "accountIndex": keys.index(ata),
+            "mint": USDC_MINT,
+            "owner": owner(),
+            "programId": chain.TOKEN_PROGRAM,
+            "uiTokenAmount": {
+                "amount": str(quote.out_amount),
+                "decimals": 6,
+                "uiAmount": quote.out_amount / 10**6,
+                "uiAmountString": str(Decimal(quote.out_amount) / 10**6),
+            },
+        }
+    ]
+    assert await rig.rpc.token_received(signature, owner(), USDC_MINT) == quote.out_amount
+    assert await rig.rpc.token_received(signature, owner(), WSOL_MINT) == 0
+    assert await rig.rpc.token_received(signature, str(Keypair().pubkey()), USDC_MINT) == 0
+
+
+async def test_token_received_counts_one_swap_whatever_else_credits_the_wallet(rig: Rig) -> None:
+    chain.set_balance(rig.world, owner(), 5_000_000_000)
+    chain.credit_token(rig.world, owner(), USDC_MINT, 0)  # an empty account: uiAmount null
+    first_quote, first = await swap_once(rig, 2_000_000_000)
+    chain.credit_token(rig.world, owner(), USDC_MINT, 777)  # someone else's transfer lands
+    second_quote, second = await swap_once(rig, 1_000_000_000)
+    assert await rig.rpc.token_received(first, owner(), USDC_MINT) == first_quote.out_amount
+    assert await rig.rpc.token_received(second, owner(), USDC_MINT) == second_quote.out_amount
+    total = chain.token_balance(rig.world, owner(), USDC_MINT)
+    assert total == first_quote.out_amount + 777 + second_quote.out_amount
+    raw = await rig.rpc.call("getTransaction", [first, GET_TX])
+    (before,) = raw["meta"]["preTokenBalances"]
+    assert before["uiTokenAmount"] == {
+        "amount": "0",
+        "decimals": 6,
+        "uiAmount": None,
+        "uiAmountString": "0",
+    }
+
+
+async def test_a_swap_that_landed_failed_moved_no_tokens(rig: Rig) -> None:
+    chain.set_balance(rig.world, owner(), 3_000_000_000)
+    chain.credit_token(rig.world, owner(), USDC_MINT, 5)
+    chain.next_send(rig.world, "landed_failed")
+    _, signature = await swap_once(rig, 2_000_000_000)
+    raw = await rig.rpc.call("getTransaction", [signature, GET_TX])
+    assert raw["meta"]["err"] is not None
+    assert raw["meta"]["preTokenBalances"] == raw["meta"]["postTokenBalances"] != []
+    assert await rig.rpc.token_received(signature, owner(), USDC_MINT) == 0
 
 
 async def test_claim_txs_for_a_shared_mint_cover_every_position_of_it(rig: Rig) -> None:

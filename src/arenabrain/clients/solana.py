@@ -15,8 +15,9 @@ the outcome is undetermined and the caller must check the signature again, not r
 `send_transaction` raises on a timeout or a 5xx (transient: the transaction may have landed)
 and on a preflight refusal (`RpcError` -32002). A refusal with `already_processed` ("This
 transaction has already been processed") means an earlier send of it landed. Whatever the
-answer, the recorded signature's status on chain decides; `lamports_received` then measures
-what the landed transaction moved (`getTransaction` meta pre/post balances)."""
+answer, the recorded signature's status on chain decides; `lamports_received` and
+`token_received` then measure what the landed transaction itself moved (`getTransaction` meta:
+pre/post lamport balances, pre/post token balances), whatever else moved the same wallet."""
 
 from __future__ import annotations
 
@@ -185,20 +186,10 @@ class SolanaRpc:
     async def lamports_received(self, signature: str, account: str) -> int:
         """What the landed transaction moved to `account`: post minus pre balance in its meta,
         plus the fee when `account` paid it (the fee payer is the first account key)."""
-        result = await self.call("getTransaction", [signature, GET_TRANSACTION_OPTIONS])
-        if result is None:  # not landed, or not visible at "confirmed" on this node yet
-            raise UpstreamError(
-                UPSTREAM, f"getTransaction found no landed transaction {signature}", transient=True
-            )
+        result = await self._landed(signature)
         try:
             meta = result["meta"]
-            message = result["transaction"]["message"]
-            loaded = meta.get("loadedAddresses") or {}
-            keys = [
-                *message["accountKeys"],
-                *loaded.get("writable", []),
-                *loaded.get("readonly", []),
-            ]
+            keys = _account_keys(result)
             pre, post = meta["preBalances"], meta["postBalances"]
             if not (len(keys) == len(pre) == len(post)):
                 raise ValueError("balances do not match the account keys")
@@ -209,6 +200,29 @@ class SolanaRpc:
             return _int(post[index], "balance") - _int(pre[index], "balance") + fee
         except (KeyError, TypeError, ValueError, AttributeError):
             raise UpstreamError(UPSTREAM, "malformed getTransaction result") from None
+
+    async def token_received(self, signature: str, owner: str, mint: str) -> int:
+        """What the landed transaction moved to `owner`'s token accounts of `mint`: post minus
+        pre `uiTokenAmount.amount` (an integer string) over its meta's token balances. An
+        account the transaction created is absent from `preTokenBalances` (it held 0), one it
+        closed from `postTokenBalances`."""
+        result = await self._landed(signature)
+        try:
+            meta = result["meta"]
+            count = len(_account_keys(result))
+            pre = _token_amounts(meta["preTokenBalances"], owner, mint, count)
+            post = _token_amounts(meta["postTokenBalances"], owner, mint, count)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamError(UPSTREAM, "malformed getTransaction token balances") from None
+        return sum(post.values()) - sum(pre.values())
+
+    async def _landed(self, signature: str) -> Any:
+        result = await self.call("getTransaction", [signature, GET_TRANSACTION_OPTIONS])
+        if result is None:  # not landed, or not visible at "confirmed" on this node yet
+            raise UpstreamError(
+                UPSTREAM, f"getTransaction found no landed transaction {signature}", transient=True
+            )
+        return result
 
     async def balance_lamports(self, owner: str) -> int:
         result = await self.call("getBalance", [owner, {"commitment": COMMITMENT}])
@@ -258,6 +272,36 @@ def _status(signature: str, value: Any) -> SignatureStatus:
         # Old nodes omit confirmationStatus: `confirmations: null` means rooted (finalized).
         state = "finalized" if value.get("confirmations", 0) is None else "processed"
     return SignatureStatus(signature, state)
+
+
+def _account_keys(result: Any) -> list[str]:
+    """The transaction's account keys as its meta indexes them: static keys, then the
+    writable and the read-only addresses loaded from lookup tables."""
+    message = result["transaction"]["message"]
+    loaded = result["meta"].get("loadedAddresses") or {}
+    return [*message["accountKeys"], *loaded.get("writable", []), *loaded.get("readonly", [])]
+
+
+def _token_amounts(balances: Any, owner: str, mint: str, accounts: int) -> dict[int, int]:
+    """{account index: amount} of the token balances that are `owner`'s accounts of `mint`.
+    Every entry is checked, so a malformed answer is refused rather than half read."""
+    if not isinstance(balances, list):  # absent (null) when the node did not record them
+        raise TypeError("no token balances")
+    amounts: dict[int, int] = {}
+    seen: set[int] = set()
+    for entry in balances:
+        index = entry["accountIndex"]
+        amount = entry["uiTokenAmount"]["amount"]
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < accounts:
+            raise ValueError("token balance of an unknown account")
+        if index in seen:
+            raise ValueError("two token balances of one account")
+        seen.add(index)
+        if not (isinstance(amount, str) and amount.isascii() and amount.isdigit()):
+            raise ValueError("token amount is not a base-unit integer string")
+        if entry["mint"] == mint and entry["owner"] == owner:
+            amounts[index] = int(amount)
+    return amounts
 
 
 def _parsed_amount(account: Any) -> int | None:

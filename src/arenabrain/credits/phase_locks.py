@@ -1,8 +1,9 @@
 """The locks a run holds during some of its phases, on what strategies share.
 
 - **The signer wallet, CLAIMING..SWAPPING.** Every live strategy's owner must be the signer, so
-  they all claim into and swap from one wallet, and SWAPPING measures the USDC it received as
-  the change of that wallet's balance. Two runs there at once would each count the other's.
+  they all claim into and swap from one wallet; one run at a time draws on it. (What a claim or
+  swap produced is read from its own transaction, so a run that failed and released the lock
+  still counts only its own money when it resumes.)
 - **The credit pool, ALLOCATING.** A run reads what the pool can still give (GET /credits, the
   headroom of live keys, the allocations other runs have not provisioned yet) and records its
   plan, which from then on counts as promised (pool.py). Two runs doing that at once would

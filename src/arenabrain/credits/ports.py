@@ -57,7 +57,7 @@ class ClaimTransaction:
 class SwapQuote:
     request_id: str
     in_amount: int  # lamports
-    out_amount: int  # USDC base units (quoted; the swap phase records the real balance change)
+    out_amount: int  # USDC base units (quoted; the swap phase records what its transaction moved)
     min_out_amount: int
     price_impact_pct: Decimal
     slippage_bps: int
@@ -154,9 +154,17 @@ class SolanaPort(Protocol):
         Raises a transient UpstreamError while the transaction is not visible."""
         ...
 
+    async def token_received(self, signature: str, owner: str, mint: str) -> int:
+        """What a landed transaction moved to `owner`'s token accounts of `mint`, in base units,
+        from its meta's pre/post token balances (an account it created held 0 before). It
+        counts this transaction only, whatever else moved the owner's balance meanwhile.
+        Raises a transient UpstreamError while the transaction is not visible."""
+        ...
+
     async def balance_lamports(self, owner: str) -> int: ...
 
-    async def token_balance(self, owner: str, mint: str) -> int: ...  # base units, 0 if no account
+    # No wallet token balance here on purpose: what a swap produced is read from its own
+    # transaction (token_received), never from balances that other runs may move too.
 
 
 class SignerPort(Protocol):

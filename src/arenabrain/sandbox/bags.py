@@ -12,7 +12,8 @@ error}` envelope, 1,000 requests per rolling hour per key with `X-RateLimit-*` h
 - `trade/swap` returns a v0 transaction whose only required signer is the user (an empty
   placeholder signature), moving the quoted lamports to the emulator's pool; when it lands the
   user's USDC account is credited (the quote's out amount, less `swap_shortfall_bps`, never
-  below the quote's minimum).
+  below the quote's minimum). Like a real route, the transaction names that USDC account
+  (writable), so its token balances appear in the transaction's meta.
 
 Knobs: `add_claimable_position` (accrues into an existing position of the same kind),
 `claimable_lamports`, `set_sol_price`, `inject_failure` (e.g. 503, 429 or
@@ -31,12 +32,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import Message, MessageV0
 from solders.null_signer import NullSigner
 from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
+from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.credits.ports import LAMPORTS_PER_SOL, USDC_MINT, WSOL_MINT
@@ -53,6 +55,7 @@ PRIORITY_FEE_LAMPORTS = 5_000
 AUTO_SLIPPAGE_BPS = 100
 NOTHING_TO_CLAIM = {"InstructionError": [0, {"Custom": 6004}]}
 MEMO_PROGRAM = Pubkey.from_string(solana.MEMO_PROGRAM)
+USDC = Pubkey.from_string(USDC_MINT)
 
 Kind = Literal["standard", "fee_share_v1", "fee_share_v2"]
 KINDS: tuple[Kind, ...] = ("standard", "fee_share_v1", "fee_share_v2")
@@ -338,6 +341,13 @@ def _swap(world: World, body: Any) -> dict[str, Any]:
                 to_pubkey=Pubkey.from_string(pool_address(world)),
                 lamports=lamports,
             )
+        ),
+        # The route's own program is not emulated; the memo stands in for it and, like it,
+        # names the user's USDC account that receives the output.
+        Instruction(
+            MEMO_PROGRAM,
+            f"swap:{quote.get('requestId', '')}".encode(),
+            [AccountMeta(get_associated_token_address(user, USDC), False, True)],
         ),
     ]
     message = MessageV0.try_compile(user, instructions, [], solana_hash(blockhash))

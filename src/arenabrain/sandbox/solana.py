@@ -11,7 +11,10 @@ failed: ..." for an unknown blockhash, missing fee funds or an overdrawn transfe
 `AlreadyProcessed`) for a second send of a transaction that already landed (the blockhash check
 comes first, as on a real node: a re-send after expiry says "Blockhash not found" even when the
 first send landed). `getTransaction` serves each landed transaction with its meta (`fee`,
-`preBalances`, `postBalances`, `err`), which is how a caller measures what a transaction moved.
+`preBalances`, `postBalances`, `preTokenBalances`, `postTokenBalances`, `err`), which is how a
+caller measures what a transaction moved. Token balances are listed, as on a real node, for the
+transaction's account keys that are token accounts: one the transaction created is absent from
+`preTokenBalances`, and a zero amount has `uiAmount` null.
 
 What a sender must take from this: an answer that is lost (a timeout or a 5xx) or a refusal
 that follows one says nothing certain about the transaction; the recorded signature's status on
@@ -690,6 +693,7 @@ def _send_transaction(world: World, params: Any) -> Any:
         "wire": bytes(tx),
         "fee": fee,
         "pre_balances": [state["balances"].get(key, 0) for key in keys],
+        "pre_token_balances": _token_balances(world, keys),
     }
     state["transactions"][signature] = record
     if outcome == "dropped":
@@ -706,7 +710,32 @@ def _send_transaction(world: World, params: Any) -> Any:
     else:
         state["balances"] = balances
     record["post_balances"] = [state["balances"].get(key, 0) for key in keys]
+    record["post_token_balances"] = _token_balances(world, keys)
     return signature
+
+
+def _token_balances(world: World, keys: list[str]) -> list[dict[str, Any]]:
+    """The meta's token balances: one per account key that is a token account now."""
+    accounts = solana_state(world)["token_accounts"]
+    balances = []
+    for index, key in enumerate(keys):
+        account = accounts.get(key)
+        if account is None:
+            continue
+        decimals = solana_state(world)["mints"].get(account["mint"], {}).get("decimals", 0)
+        amount = _ui(account["amount"], int(decimals))
+        if account["amount"] == 0:
+            amount["uiAmount"] = None  # how the node renders an empty account's amount
+        balances.append(
+            {
+                "accountIndex": index,
+                "mint": account["mint"],
+                "owner": account["owner"],
+                "programId": TOKEN_PROGRAM,
+                "uiTokenAmount": amount,
+            }
+        )
+    return balances
 
 
 def _get_transaction(world: World, params: Any) -> Any:
@@ -759,13 +788,15 @@ def _get_transaction(world: World, params: Any) -> Any:
             "signatures": [str(s) for s in tx.signatures],
             "message": wire_message,
         },
-        # Token balances and logs are not emulated, so they are left out rather than faked.
+        # Logs and inner instructions are not emulated, so they are left out rather than faked.
         "meta": {
             "err": err,
             "status": {"Ok": None} if err is None else {"Err": err},
             "fee": record["fee"],
             "preBalances": record["pre_balances"],
             "postBalances": record["post_balances"],
+            "preTokenBalances": record["pre_token_balances"],
+            "postTokenBalances": record["post_token_balances"],
             "loadedAddresses": {"writable": [], "readonly": []},
         },
     }

@@ -2,14 +2,17 @@
 
 The quote uses the strategy's slippage and the signer's public key (the anchor sent an empty
 one, B6); a price impact above the strategy's maximum fails the phase. The swap transaction is
-signed, its signature and the USDC balance before it are recorded on the run, and only then is
-it sent and confirmed. What the next phases receive is the **change in the USDC balance**, not
-the quote (B24). The recorded signature's status on chain decides whether the swap happened:
+signed, its signature is recorded on the run, and only then is it sent and confirmed. What the
+next phases receive is **what the confirmed swap transaction itself moved** to the signer's
+USDC accounts (its meta's token balances, `SolanaPort.token_received`), not the quote (B24) and
+not the wallet's balance change around it: the wallet lock is released when a run fails, so
+another run on the same wallet may swap before this one resumes, and a balance change would
+count its USDC too. The recorded signature's status on chain decides whether the swap happened:
 after a send whose outcome is not a clear rejection (a lost answer, a 5xx, "already
 processed", see `phases.sending`) the signature is kept and confirmed, never cleared, so a
 swap that landed is never swapped again. A resume with a recorded signature checks it on chain
-first: confirmed means the swap happened (only the balance change is measured), failed or
-expired means it never did and a fresh quote is swapped.
+first: confirmed means the swap happened (only what it moved is measured), failed or expired
+means it never did and a fresh quote is swapped.
 
 DRY_RUN: the quote is fetched and its output carried forward as what would be received;
 nothing is signed or sent."""
@@ -128,19 +131,13 @@ async def swap_once(pc: PhaseContext, lamports: int) -> PhaseOutcome | None:
     """One swap attempt: its outcome, or None when it can no longer land (stale blockhash)."""
     signer = pc.clients.signer
     assert signer is not None
-    solana = pc.clients.solana
     quote = await get_quote(pc, lamports)
     owner = signer.public_key
-    before = await pc.guard.call(
-        "solana", lambda: solana.token_balance(owner, USDC_MINT), what="USDC balance"
-    )
     swap = await pc.guard.call(
         "bags", lambda: pc.clients.bags.swap_transaction(quote, owner), what="swap transaction"
     )
     wire, signature = signer.sign_swap(swap.tx_base58)
-    snapshot = quote_snapshot(
-        quote, usdcBalanceBefore=before, lastValidBlockHeight=swap.last_valid_block_height
-    )
+    snapshot = quote_snapshot(quote, lastValidBlockHeight=swap.last_valid_block_height)
     await pc.journal(lambda s: _record(s, pc.run_id, signature, snapshot))
     sending = await send_signed(pc, "SWAP", wire)
     if sending.state == "rejected":  # refused before it could land: no swap happened
@@ -151,7 +148,7 @@ async def swap_once(pc: PhaseContext, lamports: int) -> PhaseOutcome | None:
     # Sent, or perhaps sent: the signature stays recorded and its status decides.
     status = await confirmation(pc, "SWAP", signature, swap.last_valid_block_height)
     if status.state in CONFIRMED:
-        return await measured(pc, signature, before, quote.out_amount)
+        return await measured(pc, signature, quote.out_amount)
     if status.state == "failed":
         await pc.journal(lambda s: _record(s, pc.run_id, None, snapshot))
         raise PhaseFailure("SWAP_TX_FAILED", f"Swap failed: {status.error or 'failed on chain'}")
@@ -169,7 +166,6 @@ async def recorded_swap(pc: PhaseContext) -> PhaseOutcome | None:
     signature = pc.run.swap_tx_sig
     assert signature is not None
     snapshot = json.loads(pc.run.swap_quote_snapshot or "{}")
-    before = int(snapshot.get("usdcBalanceBefore", 0))
     lvbh = int(snapshot.get("lastValidBlockHeight", 0))
     quoted = int(snapshot.get("outAmount", 0))
     solana = pc.clients.solana
@@ -189,29 +185,29 @@ async def recorded_swap(pc: PhaseContext) -> PhaseOutcome | None:
                     f"Swap transaction {signature} is still unconfirmed; resume again later",
                 )
     if state in CONFIRMED:
-        return await measured(pc, signature, before, quoted)
+        return await measured(pc, signature, quoted)
     await pc.journal(lambda s: _record(s, pc.run_id, None, pc.run.swap_quote_snapshot))
     return None
 
 
-async def measured(pc: PhaseContext, signature: str, before: int, quoted: int) -> PhaseOutcome:
+async def measured(pc: PhaseContext, signature: str, quoted: int) -> PhaseOutcome:
+    """What the confirmed swap transaction moved to the signer's USDC accounts, read from it."""
     signer = pc.clients.signer
     assert signer is not None
     solana = pc.clients.solana
     owner = signer.public_key
-    after = await pc.guard.call(
-        "solana", lambda: solana.token_balance(owner, USDC_MINT), what="USDC balance"
+    received = await pc.guard.call(
+        "solana",
+        lambda: solana.token_received(signature, owner, USDC_MINT),
+        what="swap transaction",
     )
-    received = after - before
     details: dict[str, Any] = {
         "swapTxSignature": signature,
         "quotedUsdc": usdc(quoted),
         "swappedUsdc": usdc(max(0, received)),
-        "usdcBalanceBefore": usdc(before),
-        "usdcBalanceAfter": usdc(after),
     }
     if received <= 0:
-        details["warning"] = "the USDC balance did not grow; nothing is carried forward"
+        details["warning"] = "the swap moved no USDC to the signer; nothing is carried forward"
     return PhaseOutcome(
         checkpoint={"swapped_usdc_base_units": max(0, received), "swap_tx_sig": signature},
         details=details,
