@@ -123,7 +123,7 @@ def token_ids(markets: Iterable[Any]) -> list[str]:
 
 def is_binary(market: Any) -> bool:
     """Every market that is not multi-outcome trades as YES/NO."""
-    return market.market_type != "multi_outcome"
+    return bool(market.market_type != "multi_outcome")
 
 
 def json_list(text: Any) -> list[Any]:
