@@ -212,3 +212,29 @@ async def test_the_plaintext_never_appears_in_a_log_line(
     await collection.collect_key(cctx, wallet, challenge.nonce, sign(HOLDER, challenge.message))
     captured = capsys.readouterr()
     assert PLAINTEXT not in caplog.text + captured.out + captured.err
+
+
+def test_a_created_key_never_shows_its_plaintext_in_a_repr() -> None:
+    from decimal import Decimal
+
+    from arenabrain.credits.ports import CreatedKey, OpenRouterKey
+
+    zero = Decimal(0)
+    key = OpenRouterKey(
+        hash="h",
+        name="n",
+        disabled=False,
+        limit=Decimal(1),
+        limit_remaining=Decimal(1),
+        limit_reset=None,
+        usage=zero,
+        usage_daily=zero,
+        usage_weekly=zero,
+        usage_monthly=zero,
+        created_at=None,
+        updated_at=None,
+        expires_at=None,
+    )
+    created = CreatedKey(key=key, plaintext=PLAINTEXT)
+    assert PLAINTEXT not in repr(created) and PLAINTEXT not in str(created)
+    assert created.plaintext == PLAINTEXT

@@ -484,3 +484,35 @@ async def test_pool_history_limit_has_a_stated_range(api: Api, query: str) -> No
     response = await api.http.get(f"/api/credit-pool/history?{query}", headers=H)
     assert response.status_code == 400, response.text
     assert "limit" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("env", "status", "mentions"),
+    [
+        ({"DRY_RUN": "true"}, 409, "DRY_RUN"),
+        ({"EXECUTION_KILL_SWITCH": "true"}, 403, "EXECUTION_KILL_SWITCH"),
+    ],
+    ids=["dry-run", "kill-switch"],
+)
+async def test_revoking_a_key_is_refused_under_dry_run_and_the_kill_switch(
+    open_api, world, env: dict[str, str], status: int, mentions: str
+) -> None:
+    live, api = await open_api()
+    sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
+    assert (await api.http.post("/api/runs", headers=H, json={"strategyId": sid})).is_success
+    mine = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).json()
+    await live.__aexit__(None, None, None)
+
+    guarded, api = await open_api(**env)
+    try:
+        patches = world.keys.faults.calls["update_key"]
+        for path in (f"/api/keys/wallet/{HOLDER_A}", f"/api/keys/{mine['openrouterKeyHash']}"):
+            refused = await api.http.delete(path, headers=H)
+            assert refused.status_code == status, refused.text
+            assert mentions in refused.json()["error"]
+        assert world.keys.faults.calls["update_key"] == patches  # OpenRouter was not asked
+        assert world.keys.keys[mine["openrouterKeyHash"]].disabled is False
+        still = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).json()
+        assert still["status"] == "ACTIVE"
+    finally:
+        await guarded.__aexit__(None, None, None)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.context import Context
+from arenabrain.credits import policy
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
 from arenabrain.credits.ports import OpenRouterKey
 from arenabrain.credits.schemas import Revoked, UserKeyView
@@ -170,6 +171,7 @@ async def key_for_wallet(ctx: Context, wallet: str) -> UserKeyView:
 
 async def revoke(ctx: Context, key: UserKey) -> None:
     """Disable the key on OpenRouter, then mark it REVOKED and drop its stored plaintext."""
+    policy.key_mutation(ctx.settings)
     port = credit_clients(ctx).keys
     await Guard(ctx).call(
         "openrouter", lambda: port.update_key(key.openrouter_key_hash, disabled=True)

@@ -56,6 +56,24 @@ def kill_switch(settings: Settings) -> Decision:
     return Decision.allow()
 
 
+class KeyMutationRefused(AppError):
+    """DRY_RUN is on: no key on OpenRouter may change, from any entry point."""
+
+    status_code = 409
+
+
+def key_mutation(settings: Settings) -> None:
+    """Refuse a change to a holder's key outside a run (revoke, rotate) under the kill switch
+    (403, as a blocked run) or DRY_RUN (409); runs apply both rules themselves."""
+    stopped = kill_switch(settings)
+    if not stopped.allowed:
+        raise PolicyBlocked(f"{stopped.reason}: no key is changed")
+    if settings.dry_run:
+        raise KeyMutationRefused(
+            "DRY_RUN is on: keys on OpenRouter are not changed; turn DRY_RUN off to do this"
+        )
+
+
 def daily_cap(runs_today: int, max_daily_runs: int, strategy_id: str) -> Decision:
     """MAX_DAILY_RUNS per strategy per UTC day; 0 means unlimited."""
     if max_daily_runs == 0 or runs_today < max_daily_runs:

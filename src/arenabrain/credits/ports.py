@@ -218,7 +218,8 @@ class OpenRouterKey:
 @dataclass(frozen=True)
 class CreatedKey:
     key: OpenRouterKey
-    plaintext: str  # appears only in the create response
+    # Shown by OpenRouter only in the create response; never in a repr, a log line or an error.
+    plaintext: str = field(repr=False)
 
 
 @dataclass(frozen=True)
