@@ -276,3 +276,25 @@ def test_json_body_problem(body: bytes, problem: str | None) -> None:
         assert found is None
     else:
         assert found is not None and found.startswith(problem), found
+
+
+async def test_the_lifespan_passes_through_every_middleware(
+    make_settings: Callable[..., Any],
+) -> None:
+    """uvicorn sends the lifespan scope (no headers) through the whole middleware stack; a
+    middleware that reads headers first would fail start-up, and uvicorn's default `auto`
+    lifespan would then serve every request without a context."""
+    from arenabrain.app import create_app
+
+    app = create_app(make_settings())
+    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

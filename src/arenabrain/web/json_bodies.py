@@ -105,8 +105,9 @@ class JsonBodyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = Headers(scope=scope).get("content-type", "")
-        if scope["type"] != "http" or content_type.startswith(FORM_TYPES):
+        if scope["type"] != "http" or Headers(scope=scope).get("content-type", "").startswith(
+            FORM_TYPES
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
