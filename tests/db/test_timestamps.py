@@ -41,3 +41,27 @@ def test_examples_round_trip() -> None:
         "2026-02-28 23:00:00"
     )
     assert from_text(to_text(moment)) == moment
+
+
+def test_from_text_reads_utc_offsets_of_both_signs() -> None:
+    """An offset is honoured whatever its sign: 05:00 at +05:00 is midnight UTC."""
+    midnight = datetime(2026, 3, 1, tzinfo=UTC)
+    assert from_text("2026-03-01T05:00:00+05:00") == midnight
+    assert from_text("2026-03-01 05:30:00+05:30") == midnight
+    assert from_text("2026-02-28T19:00:00-05:00") == midnight
+    assert from_text("2026-03-01T00:00:00.000Z") == midnight
+    assert from_text("2026-03-01 00:00:00") == midnight
+    assert from_text("2026-03-01T05:00:00.250000+05:00") == midnight.replace(microsecond=250000)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5)), timezone(timedelta(hours=-9, minutes=-30))]
+        ),
+    )
+)
+def test_from_text_of_an_iso_string_with_offset_is_the_same_moment(moment: datetime) -> None:
+    assert from_text(moment.isoformat()) == moment

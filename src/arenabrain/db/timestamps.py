@@ -30,11 +30,9 @@ def to_text(moment: datetime, *, fraction: bool = True) -> str:
 
 
 def from_text(text: str) -> datetime:
-    """Parse stored text (also tolerating ISO `T...Z` from imported rows) as aware UTC."""
-    cleaned = text.strip().replace("T", " ").removesuffix("Z")
-    if "+" in cleaned[10:]:
-        cleaned = cleaned[: 10 + cleaned[10:].index("+")]
-    parsed = datetime.fromisoformat(cleaned)
+    """Parse stored text as aware UTC. Also reads ISO text from imported rows: a `T`
+    separator, a `Z`, or a UTC offset of either sign (the moment is converted, never cut)."""
+    parsed = datetime.fromisoformat(text.strip())
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
