@@ -45,3 +45,8 @@ class TooManyRequests(AppError):
 
 class ServiceUnavailable(AppError):
     status_code = 503
+
+
+class NotConfigured(ServiceUnavailable):
+    """A feature the operator has not configured. Its message names what is missing (never a
+    secret's value) and carries no upstream or exception text, so production shows it too."""

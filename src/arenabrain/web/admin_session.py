@@ -19,7 +19,7 @@ from arenabrain.web.auth import (
     issue_admin_token,
     tokens_match,
 )
-from arenabrain.web.errors import AppError, ServiceUnavailable, TooManyRequests, Unauthorized
+from arenabrain.web.errors import AppError, NotConfigured, TooManyRequests, Unauthorized
 from arenabrain.web.openapi import error_responses
 
 router = APIRouter()
@@ -47,7 +47,7 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
     password = ctx.settings.arena_secret("admin_password")
     session_secret = ctx.settings.arena_secret("admin_session_secret")
     if not password or not session_secret:
-        raise ServiceUnavailable("Admin authentication is not configured")
+        raise NotConfigured("Admin authentication is not configured")
     given = (await _json_object(request)).get("password")
     if not isinstance(given, str) or not given:
         raise AppError("Password required")

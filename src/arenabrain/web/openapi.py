@@ -43,6 +43,9 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="What went wrong, written for the caller")
     statusCode: int = Field(description="The HTTP status, repeated")
+    reference: str | None = Field(
+        None, description="5xx only: the id of the error line in the server's log"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
