@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from arenabrain.sandbox.openrouter import openrouter_state
 from arenabrain.settings import Settings
 from arenabrain.web import health
 
@@ -18,6 +19,14 @@ async def test_live_answers_ok_with_uptime(client: httpx.AsyncClient) -> None:
     assert body["status"] == "ok"
     assert body["timestamp"] == "2026-03-01T00:00:00.000Z"
     assert isinstance(body["uptime"], float)
+
+
+async def test_health_is_an_alias_of_live(client: httpx.AsyncClient) -> None:
+    # The anchor's Docker health check and the deploy files' uptime check call `/health`.
+    alias, live = await client.get("/health"), await client.get("/health/live")
+    assert alias.status_code == 200
+    assert alias.json().keys() == live.json().keys() == {"status", "timestamp", "uptime"}
+    assert alias.json()["status"] == "ok"
 
 
 async def test_ready_reports_both_dependencies(client: httpx.AsyncClient) -> None:
@@ -32,7 +41,7 @@ async def test_ready_reports_both_dependencies(client: httpx.AsyncClient) -> Non
 async def test_ready_is_degraded_when_openrouter_is_down(
     client: httpx.AsyncClient, sandbox: Any
 ) -> None:
-    sandbox.world.state["openrouter"]["down"] = True
+    openrouter_state(sandbox.world)["down"] = True
     response = await client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["status"] == "degraded"

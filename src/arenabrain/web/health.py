@@ -1,5 +1,6 @@
 """Health: the arena's `/api/health` and the CreditBrain runbook's
-`/health/live` and `/health/ready`."""
+`/health/live` and `/health/ready`; `/health` answers as `/health/live` (the anchor's Docker
+health check and the Nginx site's uptime location call it)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ async def within_deadline(check: Awaitable[bool]) -> bool:
 async def live(ctx: ContextDep) -> dict[str, Any]:
     """Always 200 while the process runs."""
     return {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
+
+
+@router.get("/health")
+async def live_alias(ctx: ContextDep) -> dict[str, Any]:
+    """The same answer as `/health/live`."""
+    return await live(ctx)
 
 
 DEGRADED: dict[int | str, dict[str, Any]] = {
