@@ -16,8 +16,6 @@ from arenabrain.arena.execution.fills import (
     agent_status,
     buy_into,
     sell_from,
-    side_prices,
-    token_ids,
 )
 from arenabrain.arena.execution.trades import (
     ExecutionReport,
@@ -26,6 +24,7 @@ from arenabrain.arena.execution.trades import (
     execute_sells,
 )
 from arenabrain.arena.models import Agent, Position, SystemLog, Trade
+from arenabrain.arena.pricing import side_prices, token_ids
 from arenabrain.context import Context
 from tests.arena.decisions.support import SUNDAY, add_market, seed_cohort
 

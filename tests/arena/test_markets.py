@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import event, select
 
-from arenabrain.arena import cohorts, markets
+from arenabrain.arena import cohorts, markets, pricing
 from arenabrain.arena.models import Market, Position, SystemLog
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock
@@ -36,6 +37,7 @@ from arenabrain.sandbox.polymarket import (
     polymarket_state,
     remove_market,
     resolve_market,
+    set_prices,
 )
 from arenabrain.settings import Settings
 
@@ -438,12 +440,25 @@ async def test_settled_market_stays_resolved(
 async def test_clob_prices_of_stored_markets_by_side(ctx: Context, sandbox: Sandbox) -> None:
     await markets.sync_markets(ctx)
     rows = list((await stored(ctx)).values())
-    prices = await markets.fetch_market_prices(ctx, rows)
+    prices = await pricing.fetch_side_prices(ctx, rows)
     assert sandbox.world.calls("clob", "POST", "/midpoints") == 1
     for row in rows:
         now = market_prices(sandbox.world, row.polymarket_id)
         expected = {"YES": now["Yes"], "NO": now["No"]} if row.market_type == "binary" else now
-        assert prices[row.id] == expected
+        for side, price in expected.items():
+            assert prices[(row.id, side)] == pytest.approx(Decimal(str(price)), abs=Decimal("1e-9"))
+
+
+async def test_valuation_prices_no_like_execution(ctx: Context, sandbox: Sandbox) -> None:
+    """A NO side is worth one minus YES's midpoint, as a trade would fill it, even when the NO
+    token's own book says otherwise."""
+    await markets.sync_markets(ctx)
+    rows = [r for r in (await stored(ctx)).values() if r.market_type == "binary"]
+    target = rows[0]
+    set_prices(sandbox.world, target.polymarket_id, {"Yes": 0.6, "No": 0.45})
+    prices = await pricing.fetch_side_prices(ctx, [target])
+    assert prices[(target.id, "YES")] == Decimal("0.6")
+    assert prices[(target.id, "NO")] == Decimal("0.4")
 
 
 def test_token_map_rejects_inconsistent_rows() -> None:

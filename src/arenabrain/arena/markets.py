@@ -532,15 +532,3 @@ async def markets_by_ids(session: AsyncSession, ids: Iterable[str]) -> dict[str,
         return {}
     rows = await session.scalars(select(Market).where(Market.id.in_(wanted)))
     return {market.id: market for market in rows}
-
-
-async def fetch_market_prices(ctx: Context, markets: Iterable[Any]) -> dict[str, dict[str, float]]:
-    """CLOB midpoints of stored markets: `{market_id: {side: price}}` with sides as in
-    `token_map` (one batched call for all markets; unpriced sides are absent)."""
-    maps = {market.id: token_map(market) for market in markets}
-    tokens = [token for sides in maps.values() for token in sides.values()]
-    prices = await polymarket_client(ctx).clob.midpoints(tokens)
-    return {
-        market_id: {side: prices[token] for side, token in sides.items() if token in prices}
-        for market_id, sides in maps.items()
-    }

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from arenabrain.arena import cohorts
 from arenabrain.arena.decisions import prompts
 from arenabrain.arena.decisions.parser import ParsedDecision
-from arenabrain.arena.execution.fills import dec, side_prices, token_ids
+from arenabrain.arena.execution.fills import dec
 from arenabrain.arena.execution.trades import Lineage
 from arenabrain.arena.markets import stored_side_price, top_active_markets
 from arenabrain.arena.models import Agent, BenchmarkConfigModel, Market, Position
+from arenabrain.arena.pricing import fetch_side_prices
 from arenabrain.arena.wire import decode_json
 from arenabrain.clients.openrouter_chat import Prices
-from arenabrain.clients.polymarket import polymarket_client
 from arenabrain.context import Context
 
 
@@ -156,14 +156,7 @@ async def execution_prices(
         markets = (
             list(await session.scalars(select(Market).where(Market.id.in_(ids)))) if ids else []
         )
-    if not markets:
-        return {}
-    clob = polymarket_client(ctx).clob
-    midpoints = await clob.midpoints(token_ids(markets))
-    missing = [t for t in token_ids(markets) if t not in midpoints]
-    if missing:
-        midpoints = {**midpoints, **await clob.midpoints(missing)}
-    return side_prices(markets, midpoints)
+    return await fetch_side_prices(ctx, markets, ask_missing_again=True)
 
 
 def _is_price(value: Any) -> bool:

@@ -1,11 +1,11 @@
 """The fill math of paper trading (§7): money as `Decimal`, a position after a buy or a sell,
-the bankruptcy rule, and execution prices per market side from CLOB midpoints. Pure: no I/O,
-no clock."""
+and the bankruptcy rule (prices per market side come from `arena.pricing`). Pure: no I/O, no
+clock."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -90,37 +90,6 @@ def sell_from(holding: Holding, percentage: Decimal, price: Decimal) -> SellFill
     return SellFill(sold, proceeds, cost_basis, proceeds - cost_basis, remaining)
 
 
-def side_prices(
-    markets: Iterable[Any], midpoints: Mapping[str, float]
-) -> dict[tuple[str, str], Decimal | None]:
-    """Execution prices per (market id, side) from CLOB midpoints (§7.1).
-
-    `markets` are rows with `id`, `market_type`, `outcomes` and `clob_token_ids` (JSON text).
-    Binary: YES = midpoint of token 0, NO = 1 - that; multi-outcome: each outcome's own token
-    (outcome i <-> token i). A side without a valid midpoint maps to None."""
-    prices: dict[tuple[str, str], Decimal | None] = {}
-    for market in markets:
-        tokens = json_list(market.clob_token_ids)
-        if is_binary(market):
-            mid = _valid(midpoints.get(str(tokens[0]))) if tokens else None
-            prices[(market.id, "YES")] = mid
-            prices[(market.id, "NO")] = ONE - mid if mid is not None else None
-            continue
-        for index, outcome in enumerate(json_list(market.outcomes)):
-            token = tokens[index] if index < len(tokens) else None
-            prices[(market.id, str(outcome))] = _valid(midpoints.get(str(token))) if token else None
-    return prices
-
-
-def token_ids(markets: Iterable[Any]) -> list[str]:
-    """The CLOB tokens whose midpoints price these markets' sides."""
-    wanted: list[str] = []
-    for market in markets:
-        tokens = [str(t) for t in json_list(market.clob_token_ids) if t]
-        wanted.extend(tokens[:1] if is_binary(market) else tokens)
-    return list(dict.fromkeys(wanted))
-
-
 def is_binary(market: Any) -> bool:
     """Every market that is not multi-outcome trades as YES/NO."""
     return bool(market.market_type != "multi_outcome")
@@ -137,10 +106,3 @@ def json_list(text: Any) -> list[Any]:
     except ValueError:
         return []
     return value if isinstance(value, list) else []
-
-
-def _valid(value: float | None) -> Decimal | None:
-    if value is None:
-        return None
-    price = dec(value)
-    return price if price.is_finite() and ZERO <= price <= ONE else None
