@@ -213,6 +213,20 @@ async def test_binary_bet_fills_at_the_given_price(ctx: Context, agent: str) -> 
     assert trade.family_id == "openai-gpt"  # the agent's lineage when the decision gives none
 
 
+async def test_implied_confidence_of_each_leg_uses_the_cash_at_that_leg(
+    ctx: Context, agent: str
+) -> None:
+    """Reference §7.2: each leg divides by 25 % of the cash it found, so two $1,250 bets from
+    $10,000 are 0.5 (1250 / 2500) and 0.571 (1250 / 2187.50)."""
+    await bets(ctx, agent, Bet("m1", "YES", D(1250)), Bet("m2", "NO", D(1250)))
+    async with ctx.db.read() as session:
+        trades = list(await session.scalars(select(Trade).order_by(Trade.market_id)))
+    assert [t.market_id for t in trades] == ["m1", "m2"]
+    assert trades[0].implied_confidence == pytest.approx(0.5)
+    assert trades[1].implied_confidence == pytest.approx(1250 / 2187.5)
+    assert round(trades[1].implied_confidence, 3) == 0.571
+
+
 async def test_no_side_uses_one_minus_yes(ctx: Context, agent: str) -> None:
     report = await bets(ctx, agent, Bet("m1", "NO", D(60)))
     assert report.results[0].shares == D(100)

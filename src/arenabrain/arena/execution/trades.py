@@ -86,6 +86,7 @@ class _Leg:
     position: Position | None  # existing open row, or None for a new one
     position_key: tuple[str, str]
     holding: Holding
+    cash_before: Decimal  # the agent's cash when this leg is placed (after earlier legs)
 
 
 @dataclass
@@ -122,7 +123,6 @@ async def execute_bets(
             attempted=len(bets), results=(TradeResult(success=False, error=message),)
         )
     assert agent is not None  # _plan_bets rejects a missing agent
-    start_cash = dec(agent.cash_balance)
     results = []
     written: dict[tuple[str, str], Position] = {}
     for leg in plan.legs:
@@ -138,7 +138,7 @@ async def execute_bets(
             shares=leg.shares,
             price=leg.price,
             total_amount=leg.bet.amount,
-            implied_confidence=leg.bet.amount / (start_cash * MAX_BET_FRACTION),
+            implied_confidence=implied_confidence(leg.bet.amount, leg.cash_before),
             p_yes=leg.bet.p_yes,
             now=now,
         )
@@ -225,9 +225,17 @@ async def _plan_leg(
     if holding.shares <= 0:
         raise _Reject(f"Cannot calculate avg price: newShares is {holding.shares}")
     plan.holdings[key] = holding
+    cash_before = plan.cash
     plan.cash -= amount
     plan.invested += amount
-    return _Leg(bet, market, side, price, shares, plan.rows[key], key, holding)
+    return _Leg(bet, market, side, price, shares, plan.rows[key], key, holding, cash_before)
+
+
+def implied_confidence(amount: Decimal, cash: Decimal) -> Decimal:
+    """A BUY's implied confidence (§7.2): its amount over 25 % of the cash at that leg, at most
+    1 (0 when there is no cash)."""
+    maximum = cash * MAX_BET_FRACTION
+    return min(amount / maximum, ONE) if maximum > 0 else ZERO
 
 
 def _bet_side(market: Market, raw_side: str) -> str:
