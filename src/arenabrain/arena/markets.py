@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from arenabrain.arena.models import Market, Position
+from arenabrain.arena.pricing import market_sides, pricing_tokens
 from arenabrain.arena.system_logs import log_event
 from arenabrain.clients.polymarket import (
     GammaMarket,
@@ -513,16 +514,30 @@ async def sync_markets(ctx: Context) -> dict[str, Any]:
 # --- what other jobs load -------------------------------------------------------------------
 
 
+def tradeable(market: Market) -> bool:
+    """Whether every side of a stored market has a CLOB token to price a trade on it: a market
+    without one could only ever fail its bets, so it is never offered."""
+    sides = market_sides(market)
+    tokens = pricing_tokens(market)
+    if market.market_type == "binary":
+        return "YES" in tokens
+    return bool(sides) and all(side in tokens for side in sides)
+
+
 async def top_active_markets(session: AsyncSession, limit: int = 500) -> list[Market]:
-    """The `limit` highest-volume active markets (volume NULL last, then id), the set a
-    decision run shows every agent."""
+    """The `limit` highest-volume active markets that can be traded (volume NULL last, then
+    id), the set a decision run shows every agent."""
     result = await session.scalars(
         select(Market)
-        .where(Market.status == "active")
+        .where(
+            Market.status == "active",
+            Market.clob_token_ids.is_not(None),
+            (Market.market_type == "binary") | Market.outcomes.is_not(None),
+        )
         .order_by(Market.volume.desc().nulls_last(), Market.id.asc())
         .limit(limit)
     )
-    return list(result.all())
+    return [market for market in result.all() if tradeable(market)]
 
 
 async def markets_by_ids(session: AsyncSession, ids: Iterable[str]) -> dict[str, Market]:

@@ -57,7 +57,9 @@ class MarketLine:
 
     @property
     def is_binary(self) -> bool:
-        return self.market_type != "multi_outcome" or not self.outcome_prices
+        # A multi-outcome market stays one without stored prices: its outcomes are still the
+        # sides a bet must name.
+        return self.market_type != "multi_outcome"
 
 
 @dataclass(frozen=True)
