@@ -7,14 +7,16 @@ to."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
+from arenabrain.arena.read_models.cache import cached_json
 from arenabrain.arena.schemas.admin import (
     BenchmarkOverview,
     ConfigCreated,
@@ -39,14 +41,23 @@ from arenabrain.arena.schemas.jobs import (
 from arenabrain.arena.schemas.pages import (
     CohortModelPage,
     CohortPage,
+    CohortsPage,
+    CohortsQuery,
+    DecisionPage,
+    LeaderboardPage,
     MarketPage,
     MarketsPage,
     MarketsQuery,
     ModelPage,
+    PerformancePage,
+    PerformanceQuery,
+    RecentDecisionsPage,
+    RecentDecisionsQuery,
 )
 from arenabrain.errors import AppError
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
 from arenabrain.web.errors import ANSWERED, error_response
+from arenabrain.web.openapi import error_responses
 
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"}
 
@@ -125,7 +136,7 @@ async def markets_route(
 ) -> dict[str, Any]:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
     response.headers["Cache-Control"] = "no-store"
-    return await read_models.get_markets(ctx, query.model_dump(exclude_none=True))
+    return await read_models.get_markets(ctx, query)
 
 
 @router.get("/api/markets/{market_id}", response_model=MarketPage)
@@ -151,6 +162,84 @@ async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) ->
 async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
     """One model family (by slug, id or legacy id) across its cohorts."""
     return await read_models.get_model(ctx, model_id)
+
+
+# The anchor's cache headers for what browsers may keep; the service itself never serves an
+# answer older than the last committed write (`read_models.cache`).
+LEADERBOARD_CACHE = "public, max-age=15, stale-while-revalidate=45"
+PERFORMANCE_CACHE = "public, max-age=60, stale-while-revalidate=600"
+RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
+
+
+def json_answer(body: bytes, **headers: str) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/api/leaderboard", response_model=LeaderboardPage)
+async def leaderboard_route(ctx: ContextDep) -> Response:
+    """Model families ranked by marked P/L, then the market baseline, each with scores,
+    intervals and sample sizes; every cohort; the public model catalog."""
+    body, _ = await cached_json(
+        ctx, ("leaderboard",), LeaderboardPage, lambda: read_models.get_leaderboard(ctx)
+    )
+    return json_answer(body, **{"Cache-Control": LEADERBOARD_CACHE})
+
+
+@router.get("/api/performance-data", response_model=PerformancePage, responses=error_responses(404))
+async def performance_route(
+    query: Annotated[PerformanceQuery, Query()], ctx: ContextDep
+) -> Response:
+    """Each family's mean portfolio value over `range` (10M, 1H, 1D, 1W, 1M, 3M, ALL), for
+    unarchived cohorts or one `cohort_id`, optionally one `family_id`; 404 for unknown ids."""
+    started = time.perf_counter()
+    body, hit = await cached_json(
+        ctx,
+        ("performance", query.range, query.cohort_id, query.family_id),
+        PerformancePage,
+        lambda: read_models.get_performance_data(
+            ctx, query.range, query.cohort_id, query.family_id
+        ),
+    )
+    timing = (
+        f"total;dur={(time.perf_counter() - started) * 1000:.1f}, "
+        f'cache;desc="{"hit" if hit else "miss"}", bytes;desc="{len(body)}"'
+    )
+    return json_answer(body, **{"Cache-Control": PERFORMANCE_CACHE, "Server-Timing": timing})
+
+
+@router.get("/api/cohorts", response_model=CohortsPage)
+async def cohorts_route(query: Annotated[CohortsQuery, Query()], ctx: ContextDep) -> Response:
+    """Every cohort, newest first (`limit` 1-200, `offset`), with agents, markets traded and
+    decision flags."""
+    body, _ = await cached_json(
+        ctx,
+        ("cohorts", query.limit, query.offset),
+        CohortsPage,
+        lambda: read_models.get_cohorts(ctx, query.model_dump()),
+    )
+    return json_answer(body)
+
+
+@router.get("/api/decisions/recent", response_model=RecentDecisionsPage)
+async def recent_decisions_route(
+    query: Annotated[RecentDecisionsQuery, Query()], ctx: ContextDep
+) -> Response:
+    """The newest decisions of unarchived cohorts (`limit` 1-50, default 10)."""
+    body, _ = await cached_json(
+        ctx,
+        ("recent-decisions", query.limit),
+        RecentDecisionsPage,
+        lambda: read_models.get_recent_decisions(ctx, query.limit),
+    )
+    return json_answer(body, **{"Cache-Control": RECENT_DECISIONS_CACHE})
+
+
+@router.get("/api/decisions/{decision_id}", response_model=DecisionPage)
+async def decision_route(
+    decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
+) -> dict[str, Any]:
+    """One decision and its trades (never its prompts, raw answer or cost)."""
+    return await read_models.get_decision(ctx, decision_id)
 
 
 # --- admin: benchmark control plane -----------------------------------------------------------

@@ -14,18 +14,24 @@ from arenabrain.arena.markets import stored_side_price
 from arenabrain.arena.models import Cohort
 from arenabrain.arena.read_models.cohorts import cohort_flags, current_threshold
 from arenabrain.arena.read_models.models import find_family
+from arenabrain.arena.read_models.scores import (
+    EMPTY_RECORD,
+    confidence_briers,
+    record_json,
+    records_by,
+    resolved_buys,
+)
+from arenabrain.arena.read_models.series import family_series, snapshot_span
 from arenabrain.arena.read_models.values import (
     FALLBACK_COLOR,
     FIRST_RELEASE_USES,
     MONTH_BUCKET_SECONDS,
     OPENING_DECISION,
     agent_values,
-    bucketed_series,
     ids_param,
     raw_rows,
     release_changes,
     rows,
-    snapshots,
 )
 from arenabrain.arena.weeks import elapsed_week_number
 from arenabrain.arena.wire import iso, plain, row_dict
@@ -70,17 +76,6 @@ def agent_rank(value: float, cohort_values: Iterable[float]) -> int:
     return 1 + sum(1 for other in cohort_values if other > value)
 
 
-# BUY trades on markets that resolved to a winner, and how many picked it (case-insensitive;
-# CANCELLED markets have no winner and count neither way).
-RESOLVED_BUYS = (
-    "SELECT COUNT(*) AS total, "
-    "SUM(CASE WHEN UPPER(t.side) = UPPER(m.resolution_outcome) THEN 1 ELSE 0 END) AS wins "
-    "FROM trades t JOIN markets m ON m.id = t.market_id "
-    "WHERE t.trade_type = 'BUY' AND m.status = 'resolved' "
-    "AND m.resolution_outcome IS NOT NULL AND UPPER(m.resolution_outcome) <> 'CANCELLED' "
-)
-
-
 async def cohort_model_detail(
     session: AsyncSession, cohort_id: str, key: str, now: datetime, decision_cohort_limit: int
 ) -> dict[str, Any]:
@@ -107,8 +102,6 @@ async def cohort_model_detail(
     if agent is None:
         raise NotFound("Agent not found in this cohort")
     agent_id = agent["id"]
-    for row in agents:
-        row["is_archived"] = cohort.is_archived
     values = await agent_values(session, agents)
     value = values[agent_id]
     percents = [v.total_pnl_percent for v in values.values()]
@@ -189,9 +182,11 @@ async def cohort_model_detail(
     trade_count = await session.scalar(
         text("SELECT COUNT(*) FROM trades WHERE agent_id = :agent"), {"agent": agent_id}
     )
-    wins = (
-        await session.execute(text(RESOLVED_BUYS + "AND t.agent_id = :agent"), {"agent": agent_id})
-    ).one()
+    record = records_by(
+        "agent_id",
+        await resolved_buys(session, agent_ids=[agent_id]),
+        await confidence_briers(session, agent_ids=[agent_id]),
+    ).get(agent_id, EMPTY_RECORD)
 
     decisions = rows(
         await session.execute(
@@ -216,8 +211,11 @@ async def cohort_model_detail(
             item = dict(leg._mapping)
             legs[item.pop("decision_id")].append(item)
 
-    series = bucketed_series(
-        await snapshots(session, [agent_id]), {agent_id: family.slug}, MONTH_BUCKET_SECONDS
+    span = await snapshot_span(session, [agent_id])
+    series = (
+        await family_series(session, [agent_id], span.first, span.last, MONTH_BUCKET_SECONDS)
+        if span.first is not None and span.last is not None
+        else {}
     )
     first_uses = raw_rows(
         await session.execute(
@@ -273,11 +271,12 @@ async def cohort_model_detail(
             "num_resolved_bets": value.num_resolved_bets,
             "rank": agent_rank(value.total_value, (v.total_value for v in values.values())),
             "total_agents": len(agents),
+            "forecasting": record_json(record),
         },
         "stats": {
             "position_count": len(open_rows),
             "trade_count": int(trade_count or 0),
-            "win_rate": (int(wins.wins or 0) / int(wins.total)) if wins.total else None,
+            "win_rate": record.win_rate.value,
             "cohort_avg_pnl_percent": sum(percents) / len(percents),
             "cohort_best_pnl_percent": max(percents),
             "cohort_worst_pnl_percent": min(percents),

@@ -12,17 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.arena.decision_window import decision_status, decision_threshold
 from arenabrain.arena.models import Cohort
+from arenabrain.arena.read_models.scores import (
+    EMPTY_RECORD,
+    confidence_briers,
+    record_json,
+    records_by,
+    resolved_buys,
+)
+from arenabrain.arena.read_models.series import family_series, snapshot_span
 from arenabrain.arena.read_models.values import (
     FALLBACK_COLOR,
     FIRST_RELEASE_USES,
     WEEK_SECONDS,
     agent_values,
-    bucketed_series,
     ids_param,
     raw_rows,
     release_changes,
     rows,
-    snapshots,
 )
 from arenabrain.arena.weeks import decision_week
 from arenabrain.arena.wire import iso, row_dict
@@ -87,9 +93,13 @@ async def cohort_detail(
             {"cohort": cohort_id},
         )
     )
-    for agent in agents:
-        agent["is_archived"] = cohort.is_archived
     values = await agent_values(session, agents)
+    ids = [a["id"] for a in agents]
+    records = records_by(
+        "agent_id",
+        await resolved_buys(session, agent_ids=ids),
+        await confidence_briers(session, agent_ids=ids),
+    )
     agent_rows = []
     for agent in agents:
         value = values[agent["id"]]
@@ -114,10 +124,10 @@ async def cohort_detail(
                 "position_count": int(agent["position_count"]),
                 "trade_count": int(agent["trade_count"]),
                 "num_resolved_bets": value.num_resolved_bets,
+                "forecasting": record_json(records.get(agent["id"], EMPTY_RECORD)),
             }
         )
     agent_rows.sort(key=lambda a: -a["total_value"])
-    ids = [a["id"] for a in agents]
     counts = (
         await session.execute(
             text(
@@ -131,8 +141,11 @@ async def cohort_detail(
         )
     ).one()
     briers = [a["brier_score"] for a in agent_rows if a["brier_score"] is not None]
-    series = bucketed_series(
-        await snapshots(session, ids), {a["id"]: a["family_slug"] for a in agents}, WEEK_SECONDS
+    span = await snapshot_span(session, ids)
+    series = (
+        await family_series(session, ids, span.first, span.last, WEEK_SECONDS)
+        if span.first is not None and span.last is not None
+        else {}
     )
     first_uses = raw_rows(
         await session.execute(
@@ -181,3 +194,64 @@ async def get_cohort(ctx: Context, cohort_id: str) -> dict[str, Any]:
     if found is None:
         raise NotFound("Cohort not found")
     return found
+
+
+_COHORT_SUMMARIES = (
+    "SELECT c.id, c.cohort_number, c.started_at, c.status, c.methodology_version, "
+    "c.is_archived, c.archived_at, c.archive_reason, "
+    "(SELECT COUNT(*) FROM agents a WHERE a.cohort_id = c.id) AS num_agents, "
+    "(SELECT COUNT(DISTINCT t.market_id) FROM trades t JOIN agents a ON a.id = t.agent_id "
+    "WHERE a.cohort_id = c.id) AS total_markets_traded "
+    "FROM cohorts c ORDER BY c.started_at DESC, c.id DESC"
+)
+
+
+async def cohort_summaries(
+    session: AsyncSession,
+    decision_cohort_limit: int,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Cohorts newest first (archived ones too), each with its agent count, the markets its
+    agents traded and its decision flags (§12.1.2 `cohorts[]`)."""
+    threshold = await current_threshold(session, decision_cohort_limit)
+    sql = _COHORT_SUMMARIES
+    params: dict[str, Any] = {}
+    if limit is not None:
+        sql += " LIMIT :limit OFFSET :offset"
+        params = {"limit": limit, "offset": offset}
+    summaries = []
+    for row in rows(await session.execute(text(sql), params)):
+        summaries.append(
+            {
+                **row,
+                "num_agents": int(row["num_agents"]),
+                "total_markets_traded": int(row["total_markets_traded"]),
+                **cohort_flags(row, threshold),
+            }
+        )
+    return summaries
+
+
+async def cohort_list(
+    session: AsyncSession, query: Mapping[str, int], now: datetime, decision_cohort_limit: int
+) -> dict[str, Any]:
+    """`GET /api/cohorts`: one page of the cohort summaries, newest first."""
+    total = int(await session.scalar(select(func.count()).select_from(Cohort)) or 0)
+    cohorts = await cohort_summaries(
+        session, decision_cohort_limit, limit=query["limit"], offset=query["offset"]
+    )
+    return {
+        "cohorts": cohorts,
+        "total": total,
+        "has_more": query["offset"] + query["limit"] < total,
+        "updated_at": iso(now),
+    }
+
+
+async def get_cohorts(ctx: Context, query: Mapping[str, int]) -> dict[str, Any]:
+    async with ctx.db.read() as session:
+        return await cohort_list(
+            session, query, ctx.clock.now(), ctx.settings.decision_cohort_limit
+        )

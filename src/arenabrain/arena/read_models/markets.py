@@ -3,7 +3,6 @@ its open positions, recent trades and Brier scores."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,28 +17,12 @@ from arenabrain.arena.read_models.values import (
     ids_param,
     rows,
 )
+from arenabrain.arena.schemas.pages import MarketsQuery
 from arenabrain.arena.wire import iso, row_dict
 from arenabrain.context import Context
 from arenabrain.errors import NotFound
 
-MARKETS_DEFAULT_LIMIT = 50
-MARKETS_MAX_LIMIT = 100
 MARKET_TRADES = 100
-
-
-def int_param(value: str | None, default: int, maximum: int | None = None) -> int:
-    """The anchor's `parseIntParam`: leading digits (`"10abc"` is 10); missing, not a number or
-    negative gives the default; capped at `maximum`."""
-    if value is None:
-        return default
-    match = re.match(r"\s*([+-]?\d+)", value)
-    if match is None:
-        return default
-    number = int(match.group(1))
-    if number < 0:
-        return default
-    return min(number, maximum) if maximum is not None else number
-
 
 OPEN_IN_CURRENT_COHORTS = (
     "SELECT p.market_id, COUNT(DISTINCT p.agent_id) AS n FROM positions p "
@@ -52,75 +35,71 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_markets(
-    session: AsyncSession, query: Mapping[str, str | None], now: datetime
-) -> dict[str, Any]:
+async def list_markets(session: AsyncSession, query: MarketsQuery, now: datetime) -> dict[str, Any]:
     """`GET /api/markets`: filtered, sorted, paged markets with position counts and stats."""
-    limit = int_param(query.get("limit"), MARKETS_DEFAULT_LIMIT, MARKETS_MAX_LIMIT)
-    offset = int_param(query.get("offset"), 0)
-    status = query.get("status") or "active"
-    statement = select(Market)
-    if status != "all":
-        statement = statement.where(Market.status == status)
-    if query.get("category"):
-        statement = statement.where(Market.category == query["category"])
-    search = (query.get("search") or "").strip()
+    markets = Market.__table__.c
+    statement = select(Market.__table__)
+    if query.status != "all":
+        statement = statement.where(markets.status == query.status)
+    if query.category:
+        statement = statement.where(markets.category == query.category)
+    search = (query.search or "").strip()
     if search:
-        statement = statement.where(Market.question.ilike(f"%{_escape_like(search)}%", escape="\\"))
-    if query.get("cohort_bets") == "true":
+        statement = statement.where(
+            markets.question.ilike(f"%{_escape_like(search)}%", escape="\\")
+        )
+    if query.cohort_bets == "true":
         held = text(
             "SELECT p.market_id FROM positions p JOIN agents a ON a.id = p.agent_id "
             "JOIN cohorts c ON c.id = a.cohort_id "
             "WHERE p.status = 'open' AND c.status = 'active' AND c.is_archived = 0"
-        ).columns(market_id=Market.id.type)
-        statement = statement.where(Market.id.in_(select(held.subquery().c.market_id)))
+        ).columns(market_id=markets.id.type)
+        statement = statement.where(markets.id.in_(select(held.subquery().c.market_id)))
     total = await session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    sort = query.get("sort") or "volume"
     order: tuple[Any, ...]
-    if sort == "close_date":
-        order = (Market.close_date.asc(), Market.id.asc())
-    elif sort == "created":
-        order = (Market.first_seen_at.desc(), Market.id.asc())
+    if query.sort == "close_date":
+        order = (markets.close_date.asc(), markets.id.asc())
+    elif query.sort == "created":
+        order = (markets.first_seen_at.desc(), markets.id.asc())
     else:
-        order = (Market.volume.desc().nulls_last(), Market.id.asc())
-    page = (await session.scalars(statement.order_by(*order).limit(limit).offset(offset))).all()
+        order = (markets.volume.desc().nulls_last(), markets.id.asc())
+    page = rows(
+        await session.execute(statement.order_by(*order).limit(query.limit).offset(query.offset))
+    )
     counts: dict[str, int] = dict(
         (
             await session.execute(
                 text(
                     OPEN_IN_CURRENT_COHORTS + " AND p.market_id IN :ids GROUP BY p.market_id"
                 ).bindparams(ids_param()),
-                {"ids": [m.id for m in page] or [""]},
+                {"ids": [m["id"] for m in page] or [""]},
             )
         ).all()
     )
+    stats = (
+        await session.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM markets) AS total_markets, "
+                "(SELECT COUNT(*) FROM markets WHERE status = 'active') AS active_markets, "
+                f"(SELECT COUNT(*) FROM ({OPEN_IN_CURRENT_COHORTS} GROUP BY p.market_id) held) "
+                "AS markets_with_positions"
+            )
+        )
+    ).one()
     categories = (
         await session.scalars(
-            select(Market.category).where(Market.category.is_not(None)).distinct()
+            select(markets.category).where(markets.category.is_not(None)).distinct()
         )
     ).all()
-    total_markets = await session.scalar(select(func.count()).select_from(Market)) or 0
-    active_markets = (
-        await session.scalar(
-            select(func.count()).select_from(Market).where(Market.status == "active")
-        )
-        or 0
-    )
-    with_positions = (
-        await session.scalar(
-            text(f"SELECT COUNT(*) FROM ({OPEN_IN_CURRENT_COHORTS} GROUP BY p.market_id) held")
-        )
-        or 0
-    )
     return {
-        "markets": [{**row_dict(m), "positions_count": int(counts.get(m.id, 0))} for m in page],
+        "markets": [{**m, "positions_count": int(counts.get(m["id"], 0))} for m in page],
         "total": total,
-        "has_more": offset + limit < total,
+        "has_more": query.offset + query.limit < total,
         "categories": sorted(categories),
         "stats": {
-            "total_markets": total_markets,
-            "active_markets": active_markets,
-            "markets_with_positions": with_positions,
+            "total_markets": int(stats.total_markets),
+            "active_markets": int(stats.active_markets),
+            "markets_with_positions": int(stats.markets_with_positions),
             "categories_count": len(categories),
         },
         "updated_at": iso(now),
@@ -198,8 +177,12 @@ async def market_detail(
     }
 
 
-async def get_markets(ctx: Context, query: Mapping[str, str | None]) -> dict[str, Any]:
-    """The market list (route and CLI)."""
+async def get_markets(
+    ctx: Context, query: MarketsQuery | Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The market list (route and CLI); a mapping is read as `MarketsQuery` parameters."""
+    if not isinstance(query, MarketsQuery):
+        query = MarketsQuery.model_validate(query or {})
     async with ctx.db.read() as session:
         return await list_markets(session, query, ctx.clock.now())
 

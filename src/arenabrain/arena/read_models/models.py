@@ -3,7 +3,7 @@ cohorts, with its current release, performance, recent decisions and equity curv
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -11,21 +11,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.arena.cohorts import INITIAL_BALANCE
 from arenabrain.arena.read_models.cohorts import RECENT_DECISIONS
+from arenabrain.arena.read_models.scores import (
+    EMPTY_RECORD,
+    confidence_briers,
+    record_json,
+    records_by,
+    resolved_buys,
+)
+from arenabrain.arena.read_models.series import family_series, months_before, snapshot_span
 from arenabrain.arena.read_models.values import (
     FALLBACK_COLOR,
     FIRST_RELEASE_USES,
     MONTH_BUCKET_SECONDS,
     agent_values,
-    bucketed_series,
-    ids_param,
     raw_rows,
     release_changes,
     rows,
-    snapshots,
 )
 from arenabrain.arena.wire import iso, plain
 from arenabrain.context import Context
-from arenabrain.db.timestamps import from_text
 from arenabrain.errors import NotFound
 
 
@@ -117,20 +121,12 @@ async def model_detail(
         (archived if agent["is_archived"] else current).append(row)
     total_pnl = sum(row["total_pnl"] for row in current)
     briers = [row["brier_score"] for row in current if row["brier_score"] is not None]
-    wins = (
-        await session.execute(
-            text(
-                "SELECT COUNT(*) AS total, "
-                "SUM(CASE WHEN UPPER(t.side) = UPPER(m.resolution_outcome) THEN 1 ELSE 0 END) "
-                "AS wins FROM trades t JOIN agents a ON a.id = t.agent_id "
-                "JOIN cohorts c ON c.id = a.cohort_id JOIN markets m ON m.id = t.market_id "
-                "WHERE COALESCE(t.family_id, a.family_id) = :family AND t.trade_type = 'BUY' "
-                "AND m.status = 'resolved' AND m.resolution_outcome IS NOT NULL "
-                "AND m.resolution_outcome <> 'CANCELLED' AND c.is_archived = 0"
-            ),
-            {"family": family.id},
-        )
-    ).one()
+    current_ids = [a["id"] for a in agents if not a["is_archived"]]
+    record = records_by(
+        "family_id",
+        await resolved_buys(session, agent_ids=current_ids),
+        await confidence_briers(session, agent_ids=current_ids),
+    ).get(family.id, EMPTY_RECORD)
     decisions = rows(
         await session.execute(
             text(
@@ -145,18 +141,13 @@ async def model_detail(
             {"family": family.id, "limit": RECENT_DECISIONS},
         )
     )
-    current_ids = [a["id"] for a in agents if not a["is_archived"]]
-    latest = await session.scalar(
-        text(
-            "SELECT MAX(snapshot_timestamp) FROM portfolio_snapshots WHERE agent_id IN :ids"
-        ).bindparams(ids_param()),
-        {"ids": current_ids or [""]},
-    )
-    since = from_text(latest) - timedelta(days=30) if latest else None
-    series = bucketed_series(
-        await snapshots(session, current_ids, since),
-        dict.fromkeys(current_ids, family.slug),
-        MONTH_BUCKET_SECONDS,
+    span = await snapshot_span(session, current_ids)
+    series = (
+        await family_series(
+            session, current_ids, months_before(span.last, 1), span.last, MONTH_BUCKET_SECONDS
+        )
+        if span.last is not None
+        else {}
     )
     first_uses = raw_rows(
         await session.execute(
@@ -184,7 +175,8 @@ async def model_detail(
         "total_pnl": total_pnl,
         "avg_pnl_percent": total_pnl / (len(current) * INITIAL_BALANCE) * 100 if current else 0,
         "avg_brier_score": sum(briers) / len(briers) if briers else None,
-        "win_rate": (int(wins.wins or 0) / int(wins.total)) if wins.total else None,
+        "win_rate": record.win_rate.value,
+        "forecasting": record_json(record),
         "cohort_performance": current,
         "archived_cohort_performance": archived,
         "recent_decisions": decisions,
@@ -205,3 +197,55 @@ async def get_model(ctx: Context, key: str) -> dict[str, Any]:
     if found is None:
         raise NotFound("Model not found")
     return found
+
+
+_CATALOG = (
+    "SELECT f.id, f.slug, f.legacy_model_id, f.public_display_name, f.short_display_name, "
+    "f.provider, f.color, slot.release_id AS slot_release_id, "
+    "slot.release_display_name_snapshot AS slot_release_name, "
+    "slot.openrouter_id_snapshot AS slot_openrouter_id, "
+    "newest.id AS newest_release_id, newest.release_name AS newest_release_name, "
+    "newest.openrouter_id AS newest_openrouter_id "
+    "FROM model_families f "
+    "LEFT JOIN benchmark_config_models slot ON slot.id = ("
+    "SELECT bcm.id FROM benchmark_config_models bcm "
+    "JOIN benchmark_configs bc ON bc.id = bcm.benchmark_config_id "
+    "WHERE bc.is_default_for_future_cohorts = 1 AND bcm.family_id = f.id "
+    "ORDER BY bc.created_at DESC LIMIT 1) "
+    "LEFT JOIN model_releases newest ON newest.id = ("
+    "SELECT r.id FROM model_releases r WHERE r.family_id = f.id "
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT 1) "
+    "WHERE f.status = 'active' "
+)
+
+
+async def public_catalog(
+    session: AsyncSession, family_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The public model catalog (§12.1.2 `models[]`): active families by sort order, each with
+    the release the default config runs for it (else its newest release). Keys are the
+    anchor's, camelCase included."""
+    sql = _CATALOG + ("AND f.id = :family " if family_id is not None else "")
+    result = await session.execute(
+        text(sql + "ORDER BY f.sort_order, f.id"),
+        {"family": family_id} if family_id is not None else {},
+    )
+    catalog = []
+    for row in result:
+        slot = row.slot_release_id is not None
+        catalog.append(
+            {
+                "id": row.slug,
+                "family_id": row.id,
+                "slug": row.slug,
+                "legacy_model_id": row.legacy_model_id,
+                "displayName": row.public_display_name,
+                "shortDisplayName": row.short_display_name,
+                "provider": row.provider or "Unknown",
+                "color": row.color or FALLBACK_COLOR,
+                "openrouterId": row.slot_openrouter_id if slot else row.newest_openrouter_id,
+                "currentReleaseId": row.slot_release_id if slot else row.newest_release_id,
+                "currentReleaseName": row.slot_release_name if slot else row.newest_release_name,
+            }
+        )
+    return catalog

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -17,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.arena.cohorts import INITIAL_BALANCE
 from arenabrain.arena.wire import iso, plain
-from arenabrain.db.timestamps import from_text, to_text
 
 FALLBACK_COLOR = "#94A3B8"
 WEEK_SECONDS = 7 * 86400
@@ -76,34 +74,24 @@ class AgentValue:
 async def agent_values(
     session: AsyncSession, agents: Sequence[Mapping[str, Any]]
 ) -> dict[str, AgentValue]:
-    """Each agent's value: its latest snapshot, or (archived cohort or no snapshot yet) the live
-    `cash + sum(current_value or total_cost)` of its open positions."""
+    """Each agent's marked value, `cash + sum(current_value)` of its open positions (a position
+    never marked yet counts at cost), with its anchor Brier score. Live figures: they move with
+    every committed trade, settlement and snapshot, where the latest snapshot lags them."""
     ids = [a["id"] for a in agents]
     if not ids:
         return {}
-    latest = {
-        row.agent_id: row
+    totals = {
+        row.id: row
         for row in await session.execute(
             text(
-                "SELECT s.agent_id, s.total_value FROM portfolio_snapshots s "
-                "JOIN (SELECT agent_id, MAX(snapshot_timestamp) AS ts FROM portfolio_snapshots "
-                "WHERE agent_id IN :ids GROUP BY agent_id) l "
-                "ON l.agent_id = s.agent_id AND l.ts = s.snapshot_timestamp"
+                "SELECT a.id, a.cash_balance, a.cash_balance + "
+                "COALESCE(SUM(COALESCE(p.current_value, p.total_cost)), 0) AS total_value "
+                "FROM agents a LEFT JOIN positions p ON p.agent_id = a.id AND p.status = 'open' "
+                "WHERE a.id IN :ids GROUP BY a.id, a.cash_balance"
             ).bindparams(ids_param()),
             {"ids": ids},
         )
     }
-    held: dict[str, Any] = dict(
-        (
-            await session.execute(
-                text(
-                    "SELECT agent_id, SUM(COALESCE(current_value, total_cost)) FROM positions "
-                    "WHERE status = 'open' AND agent_id IN :ids GROUP BY agent_id"
-                ).bindparams(ids_param()),
-                {"ids": ids},
-            )
-        ).all()
-    )
     brier = {
         row.agent_id: row
         for row in await session.execute(
@@ -115,59 +103,18 @@ async def agent_values(
         )
     }
     values = {}
-    for agent in agents:
-        snapshot = latest.get(agent["id"])
-        live = float(agent["cash_balance"]) + float(held.get(agent["id"]) or 0.0)
-        use_live = snapshot is None or bool(agent.get("is_archived"))
-        scores = brier.get(agent["id"])
-        values[agent["id"]] = AgentValue(
-            cash_balance=float(agent["cash_balance"]),
-            total_value=live if use_live or snapshot is None else float(snapshot.total_value),
+    for agent_id in ids:
+        row = totals[agent_id]
+        scores = brier.get(agent_id)
+        values[agent_id] = AgentValue(
+            cash_balance=float(row.cash_balance),
+            total_value=float(row.total_value),
             brier_score=float(scores.avg_brier)
             if scores and scores.avg_brier is not None
             else None,
             num_resolved_bets=int(scores.n) if scores else 0,
         )
     return values
-
-
-def bucket_text(moment: datetime, seconds: int) -> str:
-    """The start of the epoch-aligned bucket containing `moment`, as stored text."""
-    epoch = int(moment.timestamp())
-    return to_text(datetime.fromtimestamp(epoch - epoch % seconds, UTC), fraction=False)
-
-
-async def snapshots(
-    session: AsyncSession, agent_ids: Sequence[str], since: datetime | None = None
-) -> list[Any]:
-    if not agent_ids:
-        return []
-    sql = (
-        "SELECT agent_id, snapshot_timestamp, total_value FROM portfolio_snapshots "
-        "WHERE agent_id IN :ids"
-    )
-    params: dict[str, Any] = {"ids": list(agent_ids)}
-    if since is not None:
-        sql += " AND snapshot_timestamp >= :since"
-        params["since"] = to_text(since)
-    sql += " ORDER BY snapshot_timestamp, agent_id"
-    return list(await session.execute(text(sql).bindparams(ids_param()), params))
-
-
-def bucketed_series(
-    snapshots: Iterable[Any], family_of: Mapping[str, str], seconds: int
-) -> dict[str, list[tuple[str, float]]]:
-    """Per family, per bucket: the latest snapshot of each agent, averaged over the agents."""
-    latest: dict[tuple[str, str], dict[str, float]] = {}
-    for row in snapshots:
-        bucket = bucket_text(from_text(row.snapshot_timestamp), seconds)
-        latest.setdefault((family_of[row.agent_id], bucket), {})[row.agent_id] = float(
-            row.total_value
-        )
-    series: dict[str, list[tuple[str, float]]] = {}
-    for (family, bucket), by_agent in sorted(latest.items(), key=lambda item: item[0][1]):
-        series.setdefault(family, []).append((bucket, sum(by_agent.values()) / len(by_agent)))
-    return series
 
 
 def release_changes(
