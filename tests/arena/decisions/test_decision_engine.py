@@ -4,6 +4,7 @@ cancellation and overlapping runs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from tests.arena.decisions.support import (
     SUNDAY,
     SeededCohort,
@@ -528,3 +530,86 @@ async def test_a_run_that_lost_its_claim_discards_its_result(
     gpt = next(d for d in body["results"][0]["decisions"] if d["agent_id"] == "cohort-1-openai-gpt")
     assert gpt["success"] is False and "reclaimed" in gpt["error"]
     assert await count(arena.ctx, Trade, Trade.agent_id == "cohort-1-openai-gpt") == 0
+
+
+# --- failures around claims, stops and the final commit ----------------------------------------
+
+
+async def test_a_claim_that_fails_before_it_is_held_is_logged_for_the_runbook(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim that cannot be taken at all ("database is locked" after the busy timeout) leaves
+    no decision row, so its only trace is a `cohort_decisions_error` row that the runbook's
+    error query (section 4.3) finds."""
+    arena.pin()
+    real_claim = claims.claim_decision
+    locked = "cohort-1-openai-gpt"
+
+    async def claim(*args: Any, **kwargs: Any) -> claims.Claim:
+        if kwargs["agent_id"] == locked:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return await real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(claims, "claim_decision", claim)
+    body = await run_decisions(arena.ctx)
+    gpt = next(d for d in body["results"][0]["decisions"] if d["agent_id"] == locked)
+    assert gpt["success"] is False and "database is locked" in gpt["error"]
+    [logged] = await events(arena.ctx, "cohort_decisions_error")
+    assert logged["cohort_id"] == "cohort-1" and logged["agent_id"] == locked
+    assert "database is locked" in logged["error"]
+    async with arena.ctx.db.read() as session:
+        severities = await session.scalars(
+            select(SystemLog.severity).where(SystemLog.event_type == "cohort_decisions_error")
+        )
+        assert list(severities) == ["error"]
+
+
+async def test_a_failure_while_stopping_one_agent_does_not_take_the_run_down(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "RUN_BUDGET_SECONDS", 0.3)
+    arena.pin()
+    arena.knobs["latency"] = 5
+    real_mark = engine._mark_error
+
+    async def mark(ctx: Context, claim: Any, agent: Any, work: Any, message: str) -> None:
+        if agent.id == "cohort-1-openai-gpt":
+            raise RuntimeError("the database went away while stopping")
+        await real_mark(ctx, claim, agent, work, message)
+
+    monkeypatch.setattr(engine, "_mark_error", mark)
+    body = await run_decisions(arena.ctx)  # no ExceptionGroup
+    assert body["success"] is False
+    assert {d["error"] for d in body["results"][0]["decisions"]} == {engine.BUDGET_MESSAGE}
+    rows = {r.agent_id: r for r in await decisions(arena.ctx)}
+    assert rows["cohort-1-openai-gpt"].error_message == claims.IN_PROGRESS  # goes stale later
+    assert {r.error_message for a, r in rows.items() if a != "cohort-1-openai-gpt"} == {
+        engine.STOPPED_MESSAGE
+    }
+
+
+async def test_the_agent_time_limit_never_fires_inside_the_final_commit(
+    arena: Arena, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time limit runs out just after the finalizing transaction committed (its trades are
+    saved): the agent is a success, not a failure with saved trades."""
+    arena.pin()
+    for model in MODELS:
+        arena.script(model, bet_answer(arena.markets[0]))
+    monkeypatch.setattr(claims, "AGENT_TIME_LIMIT", timedelta(seconds=0.3))
+    real_write = arena.ctx.db.write
+
+    @contextlib.asynccontextmanager
+    async def write_then_linger() -> Any:
+        async with real_write() as session:
+            yield session
+        await asyncio.sleep(0.6)  # committed; the caller has not heard back yet
+
+    monkeypatch.setattr(arena.ctx.db, "write", write_then_linger)
+    body = await run_decisions(arena.ctx)
+    decided = body["results"][0]["decisions"]
+    assert [(d["success"], d.get("trades_executed")) for d in decided] == [(True, 1)] * 7
+    assert await events(arena.ctx, "agent_decision_error") == []
+    rows = await decisions(arena.ctx)
+    assert {(r.action, r.error_message) for r in rows} == {("BET", None)}
+    await no_accounting_problems(arena.ctx)

@@ -22,7 +22,10 @@ second run could reclaim a row whose first run is still going (the anchor's 80 s
                                                              -------
                                                              174 s  -> AGENT_TIME_LIMIT = 180 s
 
-and `STALE_AFTER` = 5 minutes leaves two minutes of margin for scheduling and clock skew.
+and `STALE_AFTER` = 5 minutes leaves two minutes of margin for scheduling and clock skew. The
+finalizing transaction is never interrupted by the limit (a commit cut off mid-way may still
+land, and the agent would be reported failed with its trades saved): it may end up to one busy
+wait (5 s) after the 180 s, still far inside `STALE_AFTER`.
 
 Every claim also gets a `decision_timestamp` no other claim of that row had, which the
 finalizing write checks (`claim_guard`): a run that lost its claim cannot finalize or trade."""

@@ -25,7 +25,8 @@ written comes from the injected clock."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -329,6 +330,9 @@ async def process_agent(
                 # handler below can release a claim that did land.
                 claim = await _outcome(claiming)
                 raise
+            except Exception as exc:
+                await _log_claim_failure(ctx, cohort, agent, exc)
+                raise
             result.decision_id = claim.decision_id
             if not claim.claimed:
                 return _skipped(result, claim)
@@ -336,7 +340,14 @@ async def process_agent(
                 return await _decide(ctx, result, claim, week, agent, system, markets, work)
         except asyncio.CancelledError:
             if claim is not None and claim.claimed:
-                await _mark_error(ctx, claim, agent, work, STOPPED_MESSAGE)
+                try:
+                    await _mark_error(ctx, claim, agent, work, STOPPED_MESSAGE)
+                except Exception as mark_exc:  # the row stays in progress until it goes stale
+                    # Raising anything but the cancellation here would take every other agent
+                    # of the run down with it (an ExceptionGroup out of the task group).
+                    ctx.log.error(
+                        "could not release a stopped decision", err=mark_exc, agent_id=agent.id
+                    )
             raise
         except Exception as exc:
             message = _describe(exc)
@@ -349,6 +360,19 @@ async def process_agent(
                         "could not mark decision as failed", err=mark_exc, agent_id=agent.id
                     )
             return result
+
+
+async def _log_claim_failure(
+    ctx: Context, cohort: CohortRef, agent: AgentRef, exc: Exception
+) -> None:
+    """A claim that failed before it was held leaves no decision row: log it
+    (`cohort_decisions_error`, as the runbook's error query expects) so it is not silent."""
+    data = {"cohort_id": cohort.id, "agent_id": agent.id, "error": _describe(exc)}
+    try:
+        async with ctx.db.write() as session:
+            await log_event(session, "cohort_decisions_error", data, "error", ctx.clock.now())
+    except Exception as log_exc:  # e.g. the database is still locked: the process log has it
+        ctx.log.error("decision claim failed", err=log_exc, **data)
 
 
 async def _outcome(claiming: asyncio.Future[claims.Claim]) -> claims.Claim | None:
@@ -400,6 +424,20 @@ async def _decide(
     prices: dict[tuple[str, str], Decimal | None] = {}
     if parsed.action in ("BET", "SELL"):
         prices = await loading.execution_prices(ctx, parsed)
+    return await _uninterrupted(_commit(ctx, result, claim, agent, parsed, system, work, prices))
+
+
+async def _commit(
+    ctx: Context,
+    result: AgentResult,
+    claim: claims.Claim,
+    agent: AgentRef,
+    parsed: ParsedDecision,
+    system: str,
+    work: _Work,
+    prices: Mapping[tuple[str, str], Decimal | None],
+) -> AgentResult:
+    """The finalizing unit of work: check the claim, finalize the row, record the cost, trade."""
     async with ctx.db.write() as session:
         now = ctx.clock.now()
         if not await claims.still_held(session, claim):
@@ -430,6 +468,22 @@ async def _decide(
     result.success = True
     result.trades_executed = report.executed if report is not None else 0
     return result
+
+
+async def _uninterrupted(work: Coroutine[Any, Any, AgentResult]) -> AgentResult:
+    """Run the finalizing transaction to its end even if the agent's time limit or the run's
+    budget runs out meanwhile. Cancelled mid-commit, the commit may still land (the driver
+    finishes it), and the agent would be reported failed with its trades saved; so a stop waits
+    for the transaction and reports what it did. The wait is short: one write transaction,
+    whose lock wait is bounded by the busy timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task})
+        return task.result()  # the commit's own error, if it failed
 
 
 async def _ask(
