@@ -12,16 +12,26 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from arenabrain.arena import benchmark, cohorts, lineup, markets, read_models
+from arenabrain.arena import admin, benchmark, cohorts, export, lineup, markets, read_models
 from arenabrain.arena.decisions import engine as decisions
 from arenabrain.arena.read_models.cache import cached_json
 from arenabrain.arena.schemas.admin import (
+    ActionIn,
+    AdminActionResult,
+    AdminCosts,
+    AdminLogs,
+    AdminStats,
     BenchmarkOverview,
     ConfigCreated,
     ConfigIn,
     ConfigPromoted,
+    ExportCreated,
+    ExportFileQuery,
+    ExportIn,
+    LogsQuery,
     PromoteIn,
     ReleaseCreated,
     ReleaseIn,
@@ -85,7 +95,9 @@ router = APIRouter()
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
-def admin_no_store(method: str, path: str, response_model: Any) -> Callable[[Endpoint], Endpoint]:
+def admin_no_store(
+    method: str, path: str, response_model: Any, **options: Any
+) -> Callable[[Endpoint], Endpoint]:
     """Register an admin (cookie) route whose every answer, errors included, is not cached."""
 
     def register(endpoint: Endpoint) -> Endpoint:
@@ -96,6 +108,7 @@ def admin_no_store(method: str, path: str, response_model: Any) -> Callable[[End
             response_model=response_model,
             dependencies=[AdminAuth],
             route_class_override=NoStoreRoute,
+            **options,
         )
         return endpoint
 
@@ -293,6 +306,62 @@ async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any
 async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
     """Run the lineup review now; answers 200 with the review, even when it failed."""
     return await lineup.run_lineup_review(ctx)
+
+
+# --- admin: operations (stats, logs, costs, actions, exports) -------------------------------------
+
+
+@admin_no_store("GET", "/api/admin/stats", AdminStats)
+async def admin_stats_route(ctx: ContextDep) -> dict[str, Any]:
+    """Active cohorts, agents, markets tracked and the total recorded model cost."""
+    return await admin.admin_stats(ctx)
+
+
+@admin_no_store("GET", "/api/admin/logs", AdminLogs)
+async def admin_logs_route(query: Annotated[LogsQuery, Query()], ctx: ContextDep) -> dict[str, Any]:
+    """The newest `system_logs` rows: `severity` all (default), info, warning or error;
+    `limit` 1..500 (default 100)."""
+    return await admin.admin_logs(ctx, query)
+
+
+@admin_no_store("GET", "/api/admin/costs", AdminCosts)
+async def admin_costs_route(ctx: ContextDep) -> dict[str, Any]:
+    """Recorded model costs per active family and per cohort, with totals."""
+    return await admin.admin_costs(ctx)
+
+
+@admin_no_store("POST", "/api/admin/action", AdminActionResult, responses=error_responses(409))
+async def admin_action_route(ctx: ContextDep, body: ActionIn = ActionIn()) -> dict[str, Any]:
+    """Run a job now: `start-cohort` (`force: true` any day), `sync-markets`, `check-cohorts`
+    or `backup` (409 on a database that is not SQLite)."""
+    return await admin.run_action(ctx, body)
+
+
+@admin_no_store("POST", "/api/admin/export", ExportCreated)
+async def create_export_route(ctx: ContextDep, body: ExportIn = ExportIn()) -> dict[str, Any]:
+    """Export one cohort's tables for at most 7 days as a ZIP of CSV files (50,000 rows per
+    table at most); answers the download URL."""
+    return await export.create_export(ctx, body)
+
+
+@admin_no_store(
+    "GET",
+    "/api/admin/export",
+    None,
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP archive"}},
+)
+async def download_export_route(
+    query: Annotated[ExportFileQuery, Query()], ctx: ContextDep
+) -> FileResponse:
+    """Download an export archive made in the last 24 hours (`file` as `download_url` gave it)."""
+    path = await export.export_file(ctx, query.file)
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=path.name,
+        content_disposition_type="attachment",
+    )
 
 
 # --- decisions ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The admin control plane's bodies and answers (§12.3).
+"""The admin routes' bodies, queries and answers (§12.3, §12.4).
 
 Bodies are objects with exactly these fields: an unknown field is a 400 that names it. The
 anchor's rules and messages ("Model family is required", "Invalid input price for family: x")
@@ -8,9 +8,17 @@ read them: every field may be missing or null, and a price is a number or a nume
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from arenabrain.arena.schemas.rows import (
     ConfigRow,
@@ -23,6 +31,8 @@ from arenabrain.arena.schemas.rows import (
 from arenabrain.errors import AppError
 
 NOT_OBJECTS = "Lineup assignments must be objects"
+LOGS_LIMIT_DEFAULT = 100
+LOGS_LIMIT_MAX = 500
 
 
 def _boolean_as_text(value: Any) -> Any:
@@ -217,3 +227,151 @@ class BenchmarkOverview(Shape):
     families: list[FamilyOverview]
     configs: list[ConfigOverview]
     updated_at: Moment | None
+
+
+# --- operations: stats, logs, costs, actions, exports (§12.3, §12.4) ----------------------------
+
+
+class AdminStats(Shape):
+    active_cohorts: int  # active and unarchived
+    total_agents: int
+    markets_tracked: int
+    total_api_cost: float  # every decision's recorded cost
+    updated_at: Moment
+
+
+class LogsQuery(BaseModel):
+    """`GET /api/admin/logs`: `severity` is `all` (default) or one severity; `limit` 1..500."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    severity: Literal["all", "info", "warning", "error"] = "all"
+    limit: Annotated[int, Field(ge=1, le=LOGS_LIMIT_MAX)] = LOGS_LIMIT_DEFAULT
+
+
+class LogRow(Shape):
+    """A `system_logs` row; `event_data` is the stored JSON text."""
+
+    id: str
+    event_type: str
+    event_data: str | None
+    severity: str | None
+    created_at: Moment | None
+
+
+class AdminLogs(Shape):
+    logs: list[LogRow]
+    updated_at: Moment
+
+
+class FamilyCost(Shape):
+    family_slug: str
+    family_id: str
+    legacy_model_id: str | None
+    model_name: str
+    color: str | None
+    total_cost: float
+    total_input_tokens: int
+    total_output_tokens: int
+    decision_count: int
+
+
+class CohortCost(Shape):
+    cohort_id: str
+    cohort_number: int
+    total_cost: float
+    total_input_tokens: int
+    total_output_tokens: int
+    decision_count: int
+
+
+class CostSummary(Shape):
+    total_cost: float
+    total_input_tokens: int
+    total_output_tokens: int
+    total_decisions: int
+    avg_cost_per_decision: float
+
+
+class AdminCosts(Shape):
+    costs_by_model: list[FamilyCost]  # every active family, zeros included
+    costs_by_cohort: list[CohortCost]  # every cohort, newest first
+    summary: CostSummary  # every decision, inactive families' included
+    updated_at: Moment
+
+
+class ActionIn(AdminBody):
+    action: str | None = None
+    force: StrictBool | None = None  # start-cohort only; only `true` forces
+
+
+class CohortStartedAction(Shape):
+    success: Literal[True]
+    cohort_id: str
+    cohort_number: int
+    agents_created: int
+
+
+class CohortNotStartedAction(Shape):
+    success: Literal[False]
+    message: str | None
+
+
+class MarketsSyncedAction(Shape):
+    success: bool
+    markets_added: int
+    markets_updated: int
+
+
+class CohortsCheckedAction(Shape):
+    success: bool
+    cohorts_completed: int
+
+
+class BackupAction(Shape):
+    success: bool
+    backup_path: str
+
+
+AdminActionResult = (
+    CohortStartedAction
+    | CohortNotStartedAction
+    | MarketsSyncedAction
+    | CohortsCheckedAction
+    | BackupAction
+)
+
+
+class ExportIn(AdminBody):
+    """`POST /api/admin/export`. Dates are ISO 8601 instants (`2026-03-01T00:00:00.000Z`; a
+    date or time without an offset is UTC)."""
+
+    cohort_id: Annotated[str | None, Field(max_length=200)] = None
+    from_: Annotated[str | None, Field(alias="from", max_length=64)] = None
+    to: Annotated[str | None, Field(max_length=64)] = None
+    tables: Annotated[list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=64)] = (
+        None
+    )
+    include_prompts: StrictBool | None = None  # only `true` includes prompts and raw responses
+
+
+class ExportInfo(Shape):
+    cohort_id: str
+    from_: Moment = Field(alias="from")
+    to: Moment
+    tables: list[str]
+    include_prompts: bool
+
+
+class ExportCreated(Shape):
+    success: bool
+    download_url: str
+    info: ExportInfo
+
+
+class ExportFileQuery(BaseModel):
+    """`GET /api/admin/export?file=`: the archive's name, as `download_url` gave it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Annotated[str | None, Field(max_length=256)] = None
