@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from arenabrain.db.metadata import target_metadata
+from arenabrain.metadata import target_metadata
 
 config = context.config
 

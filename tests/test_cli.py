@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from arenabrain.cli import _load_commands, app
+from arenabrain.cli import app
 
 runner = CliRunner()
 
@@ -49,7 +49,6 @@ def test_health_reports_dependencies_in_sandbox(env: Path, monkeypatch: pytest.M
 
 
 def test_every_command_has_help() -> None:
-    _load_commands()
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     for name in ("serve", "migrate", "health"):

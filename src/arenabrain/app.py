@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from types import ModuleType
+from dataclasses import dataclass
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arenabrain import __version__
+from arenabrain.arena import jobs as arena_jobs
+from arenabrain.arena import routes as arena_routes
 from arenabrain.clock import Clock
+from arenabrain.credits import jobs as credits_jobs
+from arenabrain.credits import routes as credits_routes
 from arenabrain.logging import configure_logging, get_logger
 from arenabrain.runtime import open_context
 from arenabrain.scheduler import Scheduler
@@ -25,22 +28,25 @@ from arenabrain.web.json_bodies import JsonBodyMiddleware
 from arenabrain.web.openapi import install_openapi
 from arenabrain.web.trailing_slash import TrailingSlashMiddleware
 
-# Each domain contributes `routes.router` and registers its jobs when `jobs` is imported.
-DOMAINS = {"arena": "arenabrain.arena", "credits": "arenabrain.credits"}
+del arena_jobs, credits_jobs  # imported for the jobs they register (until they are values)
 
 
-def _optional_module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:  # a domain still being built
-        if exc.name != name:
-            raise
-        return None
+@dataclass(frozen=True)
+class Domain:
+    """What a domain hands the app: its routes."""
+
+    name: str
+    router: APIRouter
 
 
-def enabled_domains(settings: Settings) -> list[str]:
-    flags = {"arena": settings.arena_enabled, "credits": settings.credits_enabled}
-    return [DOMAINS[name] for name, on in flags.items() if on]
+ARENA = Domain("arena", arena_routes.router)
+CREDITS = Domain("credits", credits_routes.router)
+
+
+def enabled_domains(settings: Settings) -> tuple[Domain, ...]:
+    """The domains the settings turn on (ARENA_ENABLED, CREDITS_ENABLED), in a fixed order."""
+    flags = ((ARENA, settings.arena_enabled), (CREDITS, settings.credits_enabled))
+    return tuple(domain for domain, on in flags if on)
 
 
 class SandboxHeaderMiddleware:
@@ -96,11 +102,8 @@ def create_app(
     install_error_handlers(app, production=settings.is_production)
     app.include_router(health.router)
     app.include_router(admin_session.router)
-    for package in enabled_domains(settings):
-        _optional_module(f"{package}.jobs")
-        routes = _optional_module(f"{package}.routes")
-        if routes is not None:
-            app.include_router(routes.router)
+    for domain in enabled_domains(settings):
+        app.include_router(domain.router)
     install_openapi(app)
     # The last added runs first: the access line sees every answer (and the path as sent), the
     # size limit runs before anything reads the body, and the JSON check before any route

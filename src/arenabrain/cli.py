@@ -1,34 +1,27 @@
 """The `arenabrain` command line: the service, migrations, health, and every job by name.
 
-Domain commands live beside their domains and are registered here, so each command calls the
-same function as its route and its scheduler job."""
+Domain commands live beside their domains, each a Typer app added here by name, so each command
+calls the same function as its route and its scheduler job."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import sys
 from typing import Annotated, Any
 
 import typer
 
 from arenabrain.arena.commands import commands as arena_commands
-from arenabrain.console import (  # re-exported for the domain commands that import them here
-    JsonFlag,
-    console,
-    run_with_context,
-    settings_or_exit,
-    show,
-)
+from arenabrain.console import JsonFlag, console, run_with_context, settings_or_exit, show
 from arenabrain.context import Context
+from arenabrain.credits.commands import commands as credits_commands
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="arenabrain: Forecaster Arena and CreditBrain."
 )
 app.add_typer(arena_commands)
-# Modules that add their commands to `app` when imported.
-COMMAND_MODULES = ("arenabrain.credits.commands",)
+app.add_typer(credits_commands)
 
 
 @app.command("serve")
@@ -135,17 +128,7 @@ def restore(
     console.print(f"restored {database} from {file}; start the service to migrate it if needed")
 
 
-def _load_commands() -> None:
-    for module in COMMAND_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
 def main() -> None:
-    _load_commands()
     app()
 
 

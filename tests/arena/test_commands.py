@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from arenabrain import console
 from arenabrain.arena import cohorts, jobs, lineup, markets
-from arenabrain.cli import _load_commands, app
+from arenabrain.cli import app
 from arenabrain.scheduler import crontab_trigger, registry
 
 runner = CliRunner()
@@ -33,7 +33,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "configure_logging",
         lambda level, secrets, stream=None: real(level, secrets, sys.__stderr__),
     )
-    _load_commands()
     return db
 
 

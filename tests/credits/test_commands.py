@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from arenabrain.cli import _load_commands, app
+from arenabrain.cli import app
 from arenabrain.credits import upstreams
 from arenabrain.logging import configure_logging
 from tests.credits.conftest import HOLDER_A, KEK
@@ -36,7 +36,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World):
     monkeypatch.setenv("KEY_ENCRYPTION_KEY", KEK)
     monkeypatch.setenv("MAX_DAILY_RUNS", "0")
     monkeypatch.setattr(upstreams, "build_clients", lambda ctx: world.clients)
-    _load_commands()
     yield
     configure_logging("info", stream=io.StringIO())  # the runner's stderr is closed now
 

@@ -135,7 +135,7 @@ def test_retry_prompts_get_clean_answers(world: World) -> None:
 
 
 def test_bets_reference_listed_markets_and_stay_in_limits(world: World) -> None:
-    world.state["personas"] = {"styles": {m: "disciplined" for m in MODELS}}
+    world.personas = {"styles": {m: "disciplined" for m in MODELS}}
     for model in MODELS:
         for week in range(1, 10):
             parsed = parse_decision(
@@ -149,7 +149,7 @@ def test_bets_reference_listed_markets_and_stay_in_limits(world: World) -> None:
 
 
 def test_poor_agent_holds(world: World) -> None:
-    world.state["personas"] = {"styles": {MODELS[0]: "disciplined"}}
+    world.personas = {"styles": {MODELS[0]: "disciplined"}}
     parsed = parse_decision(
         answer(world, MODELS[0], system_prompt(), prompt(cash="100", positions=False)), Decimal(100)
     )

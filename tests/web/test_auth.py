@@ -392,7 +392,7 @@ def test_the_migration_builds_the_admin_sessions_table_as_declared(db_path) -> N
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from arenabrain.db.metadata import target_metadata
+    from arenabrain.metadata import target_metadata
 
     engine = sa.create_engine(f"sqlite:///{db_path}")
     with engine.connect() as connection:

@@ -143,13 +143,20 @@ async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
 # --- public ---------------------------------------------------------------------------------
 
 
+def json_answer(body: bytes, **headers: str) -> Response:
+    return Response(body, media_type="application/json", headers=headers)
+
+
 @router.get("/api/markets", response_model=MarketsPage)
-async def markets_route(
-    query: Annotated[MarketsQuery, Query()], response: Response, ctx: ContextDep
-) -> dict[str, Any]:
+async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep) -> Response:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
-    response.headers["Cache-Control"] = "no-store"
-    return await read_models.get_markets(ctx, query)
+    body, _ = await cached_json(
+        ctx,
+        ("markets", *query.model_dump().values()),
+        MarketsPage,
+        lambda: read_models.get_markets(ctx, query),
+    )
+    return json_answer(body, **{"Cache-Control": "no-store"})
 
 
 @router.get("/api/markets/{market_id}", response_model=MarketPage)
@@ -182,10 +189,6 @@ async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
 LEADERBOARD_CACHE = "public, max-age=15, stale-while-revalidate=45"
 PERFORMANCE_CACHE = "public, max-age=60, stale-while-revalidate=600"
 RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
-
-
-def json_answer(body: bytes, **headers: str) -> Response:
-    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/api/leaderboard", response_model=LeaderboardPage)

@@ -1,4 +1,5 @@
-"""The CreditBrain runbook's CLI commands, added to `arenabrain.cli.app`.
+"""The CreditBrain runbook's CLI commands: `commands` is a Typer app that `cli.py` adds to
+`arenabrain`.
 
 Each command calls the same job as its HTTP route (the run commands go through the same
 policy, lock and runner as POST /api/runs). Every command takes `--json`. Errors a user can
@@ -14,8 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from arenabrain import cli
-from arenabrain.cli import JsonFlag, app, console, show
+from arenabrain.console import JsonFlag, console, run_with_context, show
 from arenabrain.context import Context
 from arenabrain.credits import keys, pool, runs, strategies
 from arenabrain.credits.ports import UpstreamError
@@ -26,9 +26,10 @@ from arenabrain.credits.schemas import (
     StrategyUpdate,
     StrategyView,
 )
-from arenabrain.web.errors import AppError
+from arenabrain.errors import AppError
 
 T = TypeVar("T")
+commands = typer.Typer()
 
 Id = Annotated[str, typer.Option("--id", help="Strategy id.")]
 Distribution = Annotated[
@@ -51,7 +52,7 @@ Schedule = Annotated[str | None, typer.Option("--schedule", help="Five-field cro
 def call(job: Callable[[Context], Awaitable[T]]) -> T:
     """Run a job; a user-fixable error becomes one line on stderr and exit code 1."""
     try:
-        return cli.run_with_context(job)
+        return run_with_context(job)
     except AppError as exc:
         print(f"Error: {exc.message}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -134,7 +135,7 @@ def print_strategy(title: str, view: StrategyView, json_out: bool) -> None:
     )
 
 
-@app.command("create-strategy")
+@commands.command("create-strategy")
 def create_strategy_cmd(
     owner: Annotated[str, typer.Option("--owner", help="Owner wallet (the fee claimer).")],
     source: Annotated[
@@ -156,7 +157,7 @@ def create_strategy_cmd(
     print_strategy("✅ Strategy created:", view, json_out)
 
 
-@app.command("list-strategies")
+@commands.command("list-strategies")
 def list_strategies_cmd(json_out: JsonFlag = False) -> None:
     """List every strategy."""
     views = call(strategies.list_strategies)
@@ -178,7 +179,7 @@ def list_strategies_cmd(json_out: JsonFlag = False) -> None:
         show(rows, False, title=f"📊 Strategies ({len(views)})")
 
 
-@app.command("update-strategy")
+@commands.command("update-strategy")
 def update_strategy_cmd(
     strategy_id: Id,
     distribution: Distribution = None,
@@ -201,7 +202,7 @@ def update_strategy_cmd(
     print_strategy("✅ Strategy updated:", view, json_out)
 
 
-@app.command("delete-strategy")
+@commands.command("delete-strategy")
 def delete_strategy_cmd(strategy_id: Id, json_out: JsonFlag = False) -> None:
     """Delete a strategy (kept as deleted history when it has runs or keys)."""
     result = call(lambda ctx: strategies.delete_strategy(ctx, strategy_id))
@@ -243,7 +244,7 @@ def print_run(status: RunStatus, json_out: bool) -> None:
         console.print(f"   {entry.timestamp:%Y-%m-%d %H:%M:%S} | {entry.phase} | {entry.action}")
 
 
-@app.command("run")
+@commands.command("run")
 def run_cmd(
     strategy_id: Annotated[
         str | None, typer.Option("--strategy", help="Start a run for this strategy.")
@@ -274,7 +275,7 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-@app.command("status")
+@commands.command("status")
 def status_cmd(
     run_id: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
     strategy_id: Annotated[
@@ -290,7 +291,7 @@ def status_cmd(
     print_run(status, json_out)
 
 
-@app.command("abandon-run")
+@commands.command("abandon-run")
 def abandon_run_cmd(
     run_id: Annotated[str, typer.Option("--run", help="The FAILED run to give up on.")],
     reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
@@ -305,7 +306,7 @@ def abandon_run_cmd(
     print_run(call(job), json_out)
 
 
-@app.command("pool-status")
+@commands.command("pool-status")
 def pool_status_cmd(json_out: JsonFlag = False) -> None:
     """Credit pool balance, promised headroom, reserve, availability and runway."""
     view = call(pool.pool_status)
@@ -325,7 +326,7 @@ def pool_status_cmd(json_out: JsonFlag = False) -> None:
     )
 
 
-@app.command("list-keys")
+@commands.command("list-keys")
 def list_keys_cmd(
     strategy_id: Annotated[
         str | None, typer.Option("--strategy", help="Only this strategy's holder keys.")

@@ -4,7 +4,7 @@ Each emulator is an ASGI app built from the `World`; `Sandbox.transports()` give
 transport per upstream name, so clients talk to the emulators exactly as to the real services.
 Sandbox mode is never implicit: it is on only with SANDBOX=true or `serve --sandbox`."""
 
-from arenabrain.sandbox.core import EMULATORS, Sandbox, emulator
+from arenabrain.sandbox.core import EMULATORS, Sandbox
 from arenabrain.sandbox.world import World
 
-__all__ = ["EMULATORS", "Sandbox", "World", "emulator"]
+__all__ = ["EMULATORS", "Sandbox", "World"]

@@ -43,7 +43,6 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.credits.ports import LAMPORTS_PER_SOL, USDC_MINT, WSOL_MINT
 from arenabrain.sandbox import solana
-from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.world import World
 
 STATE_KEY = "bags"
@@ -69,9 +68,8 @@ class BagsError(Exception):
 
 
 def bags_state(world: World) -> dict[str, Any]:
-    return world.state.setdefault(
-        STATE_KEY,
-        {
+    if world.bags is None:
+        world.bags = {
             "positions": {},  # wallet -> [position]
             "api_keys": None,  # None: any non-empty key is accepted
             "rate_limit": 1000,
@@ -82,8 +80,8 @@ def bags_state(world: World) -> dict[str, Any]:
             "impact_pct_per_sol": Decimal("0.01"),  # price impact, in percent, per SOL sold
             "swap_shortfall_bps": 0,
             "quote_count": 0,
-        },
-    )
+        }
+    return world.bags
 
 
 def fee_vault(world: World) -> Keypair:
@@ -374,7 +372,6 @@ def _credit_usdc(owner: str, amount: int) -> solana.LandingHook:
 # --- the app ---------------------------------------------------------------------------------
 
 
-@emulator("bags")
 def build(world: World) -> FastAPI:
     app = FastAPI(title="Bags.fm emulator (sandbox)")
     state = bags_state(world)

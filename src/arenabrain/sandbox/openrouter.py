@@ -33,7 +33,6 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.personas import mount_chat
 from arenabrain.sandbox.world import World
 
@@ -44,10 +43,14 @@ CREATABLE = PATCHABLE - {"disabled"} | {"expires_at", "workspace_id"}
 
 
 def openrouter_state(world: World) -> dict[str, Any]:
-    state = world.state.setdefault(
-        "openrouter",
-        {"total_credits": 100.0, "total_usage": 0.0, "catalog": [], "down": False},
-    )
+    if world.openrouter is None:
+        world.openrouter = {
+            "total_credits": 100.0,
+            "total_usage": 0.0,
+            "catalog": [],
+            "down": False,
+        }
+    state = world.openrouter
     # Key management, added beside the original keys so existing worlds keep working.
     state.setdefault("keys", {})  # hash -> key record
     state.setdefault("key_serial", 0)
@@ -211,7 +214,6 @@ def key_record(world: World, key_hash: str) -> dict[str, Any] | None:
     return openrouter_state(world)["keys"].get(key_hash)
 
 
-@emulator("openrouter")
 def build(world: World) -> FastAPI:
     app = FastAPI(title="OpenRouter emulator (sandbox)")
     state = openrouter_state(world)

@@ -7,7 +7,7 @@ persona reads the prompt's portfolio and market list and answers BET / SELL / HO
 varying quality: clean, fenced, wrapped in prose, sometimes malformed or out of limits (and, on a
 retry prompt, usually clean). Responses carry OpenRouter's shape and `usage` with a cost.
 
-Knobs in `world.state["personas"]` (see `personas_state`):
+Knobs in `world.personas` (see `personas_state`):
 - `latency`: seconds every call takes (awaited here, on the emulator side only);
   `latency_by_model` overrides it per model id;
 - `fail`: every call fails; `fail_models`: the model ids that fail; `failure` picks how
@@ -64,7 +64,9 @@ PERSONA_BY_NAME = {persona.name: persona for persona in PERSONAS}
 
 
 def personas_state(world: World) -> dict[str, Any]:
-    state: dict[str, Any] = world.state.setdefault("personas", {})
+    if world.personas is None:
+        world.personas = {}
+    state = world.personas
     defaults: dict[str, Any] = {
         "latency": 0.0,
         "latency_by_model": {},

@@ -24,10 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.world import World
 
-STATE_KEY = "polymarket"
 DEFAULT_MARKET_COUNT = 60
 MAX_PAGE = 500
 MAX_MIDPOINT_BATCH = 500
@@ -138,10 +136,10 @@ class PolymarketWorld:
 
 def polymarket_state(world: World) -> PolymarketWorld:
     """The world's Polymarket state, generated on first use with the default size."""
-    found = world.state.get(STATE_KEY)
+    found = world.polymarket
     if found is None:
         found = configure_markets(world, DEFAULT_MARKET_COUNT)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def configure_markets(
@@ -171,7 +169,7 @@ def configure_markets(
             market.base.reverse()
             break
     state.index()
-    world.state[STATE_KEY] = state
+    world.polymarket = state
     return state
 
 
@@ -481,7 +479,6 @@ MARKET_ORDER = {
 # --- Gamma ----------------------------------------------------------------------------------
 
 
-@emulator("gamma")
 def build_gamma(world: World) -> FastAPI:
     app = FastAPI(title="Polymarket Gamma emulator (sandbox)")
     # The arena's world also needs an OpenRouter catalog for the weekly lineup review.
@@ -564,7 +561,6 @@ def _token_price(
     return market, market.prices_at(now)[found[1]]
 
 
-@emulator("clob")
 def build_clob(world: World) -> FastAPI:
     app = FastAPI(title="Polymarket CLOB emulator (sandbox)")
     no_book = {"error": "No orderbook exists for the requested token id"}

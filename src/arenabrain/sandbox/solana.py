@@ -61,7 +61,6 @@ from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
 from arenabrain.credits.ports import USDC_DECIMALS, USDC_MINT
-from arenabrain.sandbox.core import emulator
 from arenabrain.sandbox.world import World
 
 STATE_KEY = "helius"
@@ -100,9 +99,8 @@ class RpcFailure(Exception):
 
 
 def solana_state(world: World) -> dict[str, Any]:
-    return world.state.setdefault(
-        STATE_KEY,
-        {
+    if world.solana is None:
+        world.solana = {
             "epoch": world.clock.now(),
             "height_offset": 0,
             "balances": {},  # address -> lamports
@@ -114,8 +112,8 @@ def solana_state(world: World) -> dict[str, Any]:
             "send_outcomes": [],  # switches consumed by the next sendTransaction calls
             "faults": [],  # armed `Fault`s, each consumed by the next request it matches
             "api_keys": None,  # None: any non-empty api-key is accepted
-        },
-    )
+        }
+    return world.solana
 
 
 # --- chain time ------------------------------------------------------------------------------
@@ -379,7 +377,6 @@ def transaction(world: World, signature: str) -> dict[str, Any] | None:
 # --- the app ---------------------------------------------------------------------------------
 
 
-@emulator("helius")
 def build(world: World) -> FastAPI:
     app = FastAPI(title="Helius / Solana RPC emulator (sandbox)")
     state = solana_state(world)

@@ -1,13 +1,16 @@
 """The simulated world behind every emulator: one clock, one seeded random source, and the
-state each domain's emulators share (markets, model personas, fees, holders, keys)."""
+state each emulator keeps (markets, model personas, fees, holders, keys), one field apiece."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arenabrain.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from arenabrain.sandbox.polymarket import PolymarketWorld
 
 
 @dataclass
@@ -15,8 +18,13 @@ class World:
     clock: Clock = field(default_factory=SystemClock)
     seed: int = 7
     rng: random.Random = field(init=False)
-    # Per-domain state, keyed by the emulator module that owns it.
-    state: dict[str, Any] = field(default_factory=dict)
+    # Each emulator's state, made by its own module on first use (`polymarket_state(world)`,
+    # `openrouter_state`, `personas_state`, `bags_state`, `solana_state`).
+    polymarket: PolymarketWorld | None = None
+    openrouter: dict[str, Any] | None = None
+    personas: dict[str, Any] | None = None
+    bags: dict[str, Any] | None = None
+    solana: dict[str, Any] | None = None
     # Every request each emulator received, for tests that count external calls.
     requests: list[tuple[str, str, str]] = field(default_factory=list)
 

@@ -143,7 +143,6 @@ def test_scheduler_runs_it_sundays_at_00_05() -> None:
 def test_cli_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from arenabrain import cli, console
 
-    cli._load_commands()
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     # Logs go to a stream that outlives CliRunner's (closed after the call), never to stdout.
     real = console.configure_logging

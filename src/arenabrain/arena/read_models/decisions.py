@@ -18,16 +18,17 @@ from arenabrain.arena.wire import iso
 from arenabrain.context import Context
 from arenabrain.errors import NotFound
 
-# The newest non-ERROR decisions of unarchived cohorts, found through the decision time index
-# first, and only then dressed with their identity.
+# The newest non-ERROR decisions of unarchived cohorts, found by walking the decision time index
+# (CROSS JOIN keeps SQLite from starting at the cohorts and sorting every decision), and only
+# then dressed with their identity.
 _RECENT = (
     "SELECT d.id, d.agent_id, d.cohort_id, d.decision_week, d.decision_timestamp, d.action, "
     "d.reasoning, di.family_display_name AS model_display_name, di.color AS model_color, "
     "di.family_slug AS family_slug, di.legacy_model_id AS legacy_model_id, "
     "di.family_id AS model_family_id, di.release_id AS model_release_id, "
     "di.release_display_name AS model_release_name, c.cohort_number "
-    "FROM (SELECT d0.id FROM decisions d0 JOIN cohorts c0 ON c0.id = d0.cohort_id "
-    "WHERE d0.action <> 'ERROR' AND c0.is_archived = 0 "
+    "FROM (SELECT d0.id FROM decisions d0 CROSS JOIN cohorts c0 "
+    "WHERE c0.id = d0.cohort_id AND d0.action <> 'ERROR' AND c0.is_archived = 0 "
     "ORDER BY d0.decision_timestamp DESC, d0.id DESC LIMIT :limit) newest "
     "JOIN decisions d ON d.id = newest.id JOIN cohorts c ON c.id = d.cohort_id "
     "JOIN decision_benchmark_identity_v di ON di.decision_id = d.id "

@@ -31,12 +31,14 @@ from arenabrain.arena.scoring import (
     side_won,
 )
 
+# CROSS JOIN keeps SQLite's join order (resolved markets by their status index, then their
+# trades by market) instead of a scan of every trade; other databases read it as a plain join.
 _RESOLVED_BUYS = (
     "SELECT COALESCE(t.family_id, a.family_id) AS family_id, t.agent_id AS agent_id, "
     "t.side AS side, t.price AS price, t.p_yes AS p_yes, m.resolution_outcome AS winner "
-    "FROM markets m JOIN trades t ON t.market_id = m.id "
-    "JOIN agents a ON a.id = t.agent_id JOIN cohorts c ON c.id = a.cohort_id "
-    "WHERE m.status = 'resolved' AND m.resolution_outcome IS NOT NULL "
+    "FROM markets m CROSS JOIN trades t JOIN agents a ON a.id = t.agent_id "
+    "JOIN cohorts c ON c.id = a.cohort_id "
+    "WHERE t.market_id = m.id AND m.status = 'resolved' AND m.resolution_outcome IS NOT NULL "
     "AND t.trade_type = 'BUY' "
 )
 _CONFIDENCE_BRIERS = (

@@ -39,10 +39,10 @@ WITH RECURSIVE buckets(start) AS (
     SELECT CAST(:first AS BIGINT)
     UNION ALL SELECT start + :size FROM buckets WHERE start + :size <= :last
 ),
-bounds AS (
+bounds AS MATERIALIZED (
     SELECT start, {lo} AS lo, {hi} AS hi FROM buckets
 ),
-spans AS (
+spans AS MATERIALIZED (
     SELECT a.id AS agent_id, f.slug AS family,
            (SELECT MIN(s.snapshot_timestamp) FROM portfolio_snapshots s WHERE s.agent_id = a.id)
                AS first_at,
@@ -51,6 +51,10 @@ spans AS (
     FROM agents a JOIN model_families f ON f.id = a.family_id
     WHERE a.id IN :ids
 ),
+active AS MATERIALIZED (
+    SELECT agent_id, family, first_at, last_at FROM spans
+    WHERE last_at >= :since AND first_at IS NOT NULL
+),
 probes AS (
     SELECT b.start AS start, sp.family AS family,
            (SELECT s.total_value FROM portfolio_snapshots s
@@ -58,7 +62,7 @@ probes AS (
               AND s.snapshot_timestamp >= CASE WHEN b.lo < :since THEN :since ELSE b.lo END
               AND s.snapshot_timestamp < b.hi
             ORDER BY s.snapshot_timestamp DESC LIMIT 1) AS total_value
-    FROM bounds b JOIN spans sp ON sp.first_at < b.hi AND sp.last_at >= b.lo
+    FROM bounds b JOIN active sp ON sp.first_at < b.hi AND sp.last_at >= b.lo
 )
 SELECT start, family, AVG(total_value) AS total_value FROM probes
 WHERE total_value IS NOT NULL
