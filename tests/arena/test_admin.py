@@ -471,3 +471,13 @@ async def test_failed_action_keeps_the_detail_in_development(
     response = await admin.post("/api/admin/action", json={"action": "sync-markets"})
     assert response.status_code == 500
     assert response.json()["error"] == "Polymarket API error: 502 Bad Gateway"
+
+
+async def test_logins_are_logged_in_system_logs(http: httpx.AsyncClient) -> None:
+    refused = await http.post("/api/admin/login", json={"password": "wrong"})
+    await login(http)
+
+    assert refused.status_code == 401
+    ctx = ctx_of(http)
+    assert await events(ctx, "admin_login_failed") == [{"severity": "warning", "ip": "203.0.113.7"}]
+    assert await events(ctx, "admin_login_success") == [{"severity": "info", "ip": "203.0.113.7"}]

@@ -1,4 +1,6 @@
-"""Admin login and logout: the `forecaster_admin` session cookie, backed by a stored session."""
+"""Admin login and logout: the `forecaster_admin` session cookie, backed by a stored session.
+Logins are the arena's events too (`admin_login_success`, `admin_login_failed` in
+`system_logs`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from arenabrain.arena.system_logs import log_event
 from arenabrain.logging import get_logger
 from arenabrain.web import session_store
 from arenabrain.web.auth import (
@@ -51,16 +54,20 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
     given = (await _json_object(request)).get("password")
     if not isinstance(given, str) or not given:
         raise AppError("Password required")
+    now = ctx.clock.now()
     if not tokens_match(given, password):
         failures.hit(ip)
         log.warning("admin_login_failed", ip=ip)
+        async with ctx.db.write() as session:
+            await log_event(session, "admin_login_failed", {"ip": ip}, "warning", now)
         raise Unauthorized("Invalid password")
     failures.reset(ip)
     session_id = session_store.new_session_id()
     async with ctx.db.write() as session:
         await session_store.open_session(
-            session, session_id, ctx.clock.now(), timedelta(seconds=ADMIN_SESSION_SECONDS)
+            session, session_id, now, timedelta(seconds=ADMIN_SESSION_SECONDS)
         )
+        await log_event(session, "admin_login_success", {"ip": ip}, "info", now)
     log.info("admin_login_success", ip=ip)
     response.set_cookie(
         ADMIN_COOKIE,
