@@ -418,6 +418,18 @@ async def test_backup_action_writes_a_checked_copy(
     ]
 
 
+async def test_backup_action_on_postgresql_answers_400_with_the_pg_dump_hint(
+    admin: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def on_postgresql(_ctx: Context) -> None:
+        raise backup.BackupUnsupported(backup.PG_DUMP_HINT)
+
+    monkeypatch.setattr(backup, "create_backup", on_postgresql)
+    response = await admin.post("/api/admin/action", json={"action": "backup"})
+    assert (response.status_code, response.json()["error"]) == (400, backup.PG_DUMP_HINT)
+    assert await events(ctx_of(admin), "admin_backup") == []
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"action": "nope"}, {"action": None}, {"action": "Backup"}, [1, 2]],

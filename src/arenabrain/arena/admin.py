@@ -23,7 +23,7 @@ from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.wire import iso, row_dict
 from arenabrain.context import Context
 from arenabrain.db import backup
-from arenabrain.errors import AppError, Conflict
+from arenabrain.errors import AppError
 
 UNKNOWN_ACTION = "Unknown action"
 
@@ -175,8 +175,8 @@ async def _check_cohorts(ctx: Context, _force: bool) -> dict[str, Any]:
 async def _backup(ctx: Context, _force: bool) -> dict[str, Any]:
     try:
         made = await backup.create_backup(ctx)
-    except backup.BackupUnsupported as exc:
-        raise Conflict(str(exc)) from exc
+    except backup.BackupUnsupported as exc:  # PostgreSQL: the cron route's 400 and pg_dump hint
+        raise AppError(str(exc)) from exc
     await _log(ctx, "admin_backup", {"backup_path": made.path})
     return {"success": True, "backup_path": made.path}
 

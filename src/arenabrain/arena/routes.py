@@ -333,10 +333,10 @@ async def admin_costs_route(ctx: ContextDep) -> dict[str, Any]:
     return await admin.admin_costs(ctx)
 
 
-@admin_no_store("POST", "/api/admin/action", AdminActionResult, responses=error_responses(409))
+@admin_no_store("POST", "/api/admin/action", AdminActionResult)
 async def admin_action_route(ctx: ContextDep, body: ActionIn = ActionIn()) -> dict[str, Any]:
     """Run a job now: `start-cohort` (`force: true` any day), `sync-markets`, `check-cohorts`
-    or `backup` (409 on a database that is not SQLite)."""
+    or `backup` (400 with the `pg_dump` hint on PostgreSQL)."""
     return await admin.run_action(ctx, body)
 
 
