@@ -17,10 +17,12 @@ from arenabrain.clients.bags import (
     FEE_SHARE_V2_PROGRAM,
     BagsClient,
     BagsRateLimiter,
+    SwapQuote,
     lamports,
 )
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.solana import USDC_MINT, WSOL_MINT
 from arenabrain.clock import FrozenClock
-from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote, UpstreamError
 from tests.conftest import FakeSleep
 
 BASE = "https://public-api-v2.bags.fm/api/v1"

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import respx
 
-from arenabrain.clients.helius import HeliusDas
-from arenabrain.credits.ports import TokenAccount, UpstreamError
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.helius import HeliusDas, TokenAccount
 
 URL = "https://mainnet.helius-rpc.com/"
 MINT = "7GCihgDB8fe6KNjn2MYtkzZcRjQy3t9GHdC8uHYmW2hr"

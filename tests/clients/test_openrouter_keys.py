@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from arenabrain.clients.openrouter_keys import OpenRouterKeys, parse_key
-from arenabrain.credits.ports import Credits, UpstreamError
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.openrouter_keys import Credits, OpenRouterKeys, parse_key
 
 BASE = "https://openrouter.ai/api/v1"
 MANAGEMENT = "sk-or-v1-management-secret"

@@ -11,13 +11,14 @@ import httpx
 import pytest
 import respx
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.solana import (
     ConfirmationTimeout,
     RpcError,
+    SignatureStatus,
     SolanaRpc,
     is_expired,
 )
-from arenabrain.credits.ports import SignatureStatus, UpstreamError
 from tests.conftest import FakeSleep
 
 URL = "https://mainnet.helius-rpc.com/"

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.upstream_errors import error_message, send, status_error
-from arenabrain.credits.ports import UpstreamError
 
 
 @pytest.mark.parametrize(

@@ -24,20 +24,11 @@ from typing import Any
 
 from solders.keypair import Keypair
 
-from arenabrain.credits.ports import (
-    USDC_MINT,
-    ClaimablePosition,
-    ClaimTransaction,
-    CreatedKey,
-    Credits,
-    OpenRouterKey,
-    RpcError,
-    SignatureStatus,
-    SwapQuote,
-    SwapTransaction,
-    TokenAccount,
-    UpstreamError,
-)
+from arenabrain.clients.bags import ClaimablePosition, ClaimTransaction, SwapQuote, SwapTransaction
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.helius import TokenAccount
+from arenabrain.clients.openrouter_keys import CreatedKey, Credits, OpenRouterKey
+from arenabrain.clients.solana import USDC_MINT, RpcError, SignatureStatus
 
 
 class Crash(BaseException):

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from arenabrain.clients.bags import ClaimablePosition
 from arenabrain.credits import runs
 from arenabrain.credits.models import ClaimTransaction
 from arenabrain.credits.phases.claiming import select_claims
-from arenabrain.credits.ports import ClaimablePosition
 from arenabrain.credits.upstreams import CLIENTS
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, OWNER, FakeSigner, wallet

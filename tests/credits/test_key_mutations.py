@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.credits import runs
 from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, UserKey
 from arenabrain.credits.mutations import Outcome, outcome, record_intent, settle
-from arenabrain.credits.ports import OpenRouterKey
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import Crash, wallet
 

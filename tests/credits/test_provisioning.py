@@ -10,10 +10,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.credits import runs
 from arenabrain.credits.models import AllocationSnapshot, UserKey
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.runs import HANDLERS_EXTRA
 from tests.credits.conftest import HOLDER_A, HOLDER_B, HOLDER_C, make_strategy
 from tests.credits.fakes import wallet

@@ -14,13 +14,13 @@ import pytest
 from solders.keypair import Keypair
 from sqlalchemy import select
 
+from arenabrain.clients.solana import USDC_MINT
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
 from arenabrain.credits import runs
 from arenabrain.credits.keystore import KeyStore
 from arenabrain.credits.models import AllocationSnapshot, HolderSnapshot, UserKey
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.ports import USDC_MINT
 from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.credits.upstreams import SLEEP, credit_clients
 from arenabrain.runtime import open_context

@@ -167,7 +167,7 @@ async def test_a_send_that_never_reached_the_node_is_sent_again_and_counted_once
 
 async def test_a_duplicate_send_is_refused_by_the_fake_chain(world) -> None:
     """The fakes are no kinder than Solana: no silent idempotency."""
-    from arenabrain.credits.ports import RpcError
+    from arenabrain.clients.solana import RpcError
 
     txs = await world.bags.claim_transactions(OWNER, FEE_MINT_A)
     wire = txs[0].tx_base58.encode()

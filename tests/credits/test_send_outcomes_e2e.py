@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from arenabrain.clients.solana import USDC_MINT
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
 from arenabrain.credits import runs
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.ports import USDC_MINT
 from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import bags as bags_emulator

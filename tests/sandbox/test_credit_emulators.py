@@ -21,13 +21,13 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.clients.bags import BagsClient, BagsRateLimiter
 from arenabrain.clients.credits_wiring import CreditClients, credit_clients
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.helius import HeliusDas
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.clients.signing import Signer
-from arenabrain.clients.solana import RpcError, SolanaRpc, is_expired
+from arenabrain.clients.solana import USDC_MINT, WSOL_MINT, RpcError, SolanaRpc, is_expired
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, UpstreamError
 from arenabrain.sandbox import Sandbox, World
 from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import openrouter as openrouter_emulator

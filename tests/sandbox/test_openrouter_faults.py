@@ -10,8 +10,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
-from arenabrain.credits.ports import UpstreamError
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import openrouter as emulator
 from arenabrain.sandbox.world import World

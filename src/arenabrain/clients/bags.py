@@ -12,20 +12,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import httpx
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.upstream_errors import error_message, json_body, send, status_error
 from arenabrain.clock import Clock
-from arenabrain.credits.ports import (
-    ClaimablePosition,
-    ClaimTransaction,
-    SwapQuote,
-    SwapTransaction,
-    UpstreamError,
-)
 
 UPSTREAM = "bags"
 FEE_SHARE_V1_PROGRAM = "FEEhPbKVKnco9EXnaY3i4R5rQVUx91wgVfu8qokixywi"
@@ -40,6 +35,45 @@ MAX_ATTEMPTS = 3
 
 Sleep = Callable[[float], Awaitable[None]]
 Priority = Literal["high", "low"]
+
+
+@dataclass(frozen=True)
+class ClaimablePosition:
+    """One claimable fee position of the owner wallet (any of the three kinds)."""
+
+    base_mint: str
+    kind: Literal["standard", "fee_share_v1", "fee_share_v2"]
+    claimable_lamports: int  # the user's share, already summed per position
+    virtual_pool: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ClaimTransaction:
+    """A base58 legacy transaction from `claim-txs/v3`, possibly pre-signed by Bags."""
+
+    tx_base58: str
+    blockhash: str
+    last_valid_block_height: int
+
+
+@dataclass(frozen=True)
+class SwapQuote:
+    request_id: str
+    in_amount: int  # lamports
+    out_amount: int  # USDC base units (quoted; the swap phase records what its transaction moved)
+    min_out_amount: int
+    price_impact_pct: Decimal
+    slippage_bps: int
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SwapTransaction:
+    """A base58 versioned (v0) transaction from `POST /trade/swap`; we are the only signer."""
+
+    tx_base58: str
+    last_valid_block_height: int
 
 
 class BagsRateLimiter:

@@ -8,18 +8,26 @@ snapshot phase groups and filters them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from arenabrain.clients.bags import lamports
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.solana import JsonRpc
-from arenabrain.credits.ports import TokenAccount, UpstreamError
 
 UPSTREAM = "helius"
 PAGE_LIMIT = 1000
 # 10 million accounts: far beyond any Bags token; stops a server that never sends an empty page.
 MAX_PAGES = 10_000
+
+
+@dataclass(frozen=True)
+class TokenAccount:
+    address: str
+    owner: str
+    amount: int  # raw base units
 
 
 class HeliusDas:

@@ -8,14 +8,15 @@ logged, and neither it nor the management key ever appears in an exception or a 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.upstream_errors import json_body, send, status_error
-from arenabrain.credits.ports import CreatedKey, Credits, OpenRouterKey, UpstreamError
 
 UPSTREAM = "openrouter"
 PAGE_SIZE = 100
@@ -23,6 +24,41 @@ MAX_PAGES = 10_000
 LIMIT_RESETS = frozenset({"daily", "weekly", "monthly"})
 UPDATABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
 KEY_PATTERN = re.compile(r"sk-or-[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class OpenRouterKey:
+    hash: str
+    name: str
+    disabled: bool
+    limit: Decimal | None
+    limit_remaining: Decimal | None
+    limit_reset: str | None
+    usage: Decimal
+    usage_daily: Decimal
+    usage_weekly: Decimal
+    usage_monthly: Decimal
+    created_at: datetime | None
+    updated_at: datetime | None
+    expires_at: datetime | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: OpenRouterKey
+    # Shown by OpenRouter only in the create response; never in a repr, a log line or an error.
+    plaintext: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Credits:
+    total_credits: Decimal
+    total_usage: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        return self.total_credits - self.total_usage
 
 
 class OpenRouterKeys:

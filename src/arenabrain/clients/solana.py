@@ -26,18 +26,13 @@ import base64
 import itertools
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.upstream_errors import json_body, send, status_error
-from arenabrain.credits.ports import (
-    TRANSIENT_RPC_CODES,
-    RpcError,
-    SignatureState,
-    SignatureStatus,
-    UpstreamError,
-)
 
 UPSTREAM = "solana"
 COMMITMENT = "confirmed"
@@ -57,6 +52,56 @@ GET_TRANSACTION_OPTIONS = {
 __all__ = ["TRANSIENT_RPC_CODES", "ConfirmationTimeout", "RpcError", "SolanaRpc", "is_expired"]
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# Chain facts every Solana-speaking module shares (the clients, the phases, the emulators).
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+BURN_ADDRESS = "1nc1nerator11111111111111111111111111111111"
+LAMPORTS_PER_SOL = 1_000_000_000
+USDC_DECIMALS = 6
+
+SignatureState = Literal["unknown", "processed", "confirmed", "finalized", "failed"]
+# Node is behind / block not available / slot skipped: retrying later can succeed.
+TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
+PREFLIGHT_FAILURE = -32002  # "Transaction simulation failed: ..."
+
+
+class RpcError(UpstreamError):
+    """A JSON-RPC error object (`code`, `message`, optional `data`) from the Solana node.
+
+    For `sendTransaction` with preflight, code -32002 is a refusal of this send: a clear
+    rejection, except `already_processed` (the transaction landed earlier: it WAS sent)."""
+
+    def __init__(self, upstream: str, code: int, message: str, data: Any = None) -> None:
+        transient = code in TRANSIENT_RPC_CODES
+        super().__init__(upstream, f"RPC error {code}: {message}", transient=transient)
+        self.code = code
+        self.rpc_message = message
+        self.data = data
+
+    def _text(self) -> str:
+        return f"{self.rpc_message} {self.data}".lower()
+
+    @property
+    def blockhash_not_found(self) -> bool:
+        """Preflight found the blockhash unknown or expired: fetch a fresh transaction."""
+        text = self._text()
+        return "blockhashnotfound" in text.replace(" ", "") or "blockhash not found" in text
+
+    @property
+    def already_processed(self) -> bool:
+        """Preflight found this very transaction already landed: the send is not a failure."""
+        text = self._text()
+        return self.code == PREFLIGHT_FAILURE and (
+            "alreadyprocessed" in text.replace(" ", "") or "already been processed" in text
+        )
+
+
+@dataclass(frozen=True)
+class SignatureStatus:
+    signature: str
+    state: SignatureState
+    error: str | None = None  # the RPC's `err` rendered as text when the transaction failed
 
 
 class ConfirmationTimeout(UpstreamError):

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from arenabrain.credits.ports import UpstreamError
+from arenabrain.clients.errors import UpstreamError
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 

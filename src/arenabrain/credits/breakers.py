@@ -20,8 +20,8 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.credits.models import CircuitBreakerState
-from arenabrain.credits.ports import UpstreamError
 
 FAILURE_THRESHOLD = 3
 COOLDOWN = timedelta(seconds=60)

@@ -15,10 +15,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.console import JsonFlag, console, run_with_context, show
 from arenabrain.context import Context
 from arenabrain.credits import keys, pool, runs, strategies
-from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.schemas import (
     RunStatus,
     RunView,

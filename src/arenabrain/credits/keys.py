@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import policy
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
-from arenabrain.credits.ports import OpenRouterKey
 from arenabrain.credits.schemas import Revoked, UserKeyView
 from arenabrain.credits.upstreams import Guard, credit_clients
 from arenabrain.web.errors import NotFound

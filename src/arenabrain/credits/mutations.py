@@ -38,8 +38,8 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.credits.models import KeyMutation
-from arenabrain.credits.ports import OpenRouterKey
 from arenabrain.db.ids import new_id
 
 SAME_LIMIT = Decimal("0.000001")

@@ -38,6 +38,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.openrouter_keys import Credits, OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits.models import (
     AllocationSnapshot,
@@ -45,7 +46,6 @@ from arenabrain.credits.models import (
     Run,
     UsageSnapshot,
 )
-from arenabrain.credits.ports import Credits, OpenRouterKey
 from arenabrain.credits.schemas import PoolEntry, PoolView
 from arenabrain.credits.upstreams import Guard, credit_clients
 from arenabrain.db.ids import new_id

@@ -1,75 +1,22 @@
-"""What the CreditBrain pipeline needs from the outside world, as plain types and protocols.
+"""What the CreditBrain pipeline needs from the outside world, as protocols (its ports).
 
 The clients in `arenabrain.clients` implement these against the real upstreams (and so against
-the sandbox emulators); the phases depend only on this module. Amounts are integers in base
-units (lamports, USDC micro-units) or Decimal USD; wallets are case-sensitive base58 strings."""
+the sandbox emulators) and own the value types the ports speak in; the phases are written
+against these protocols, so tests can hand them fakes. Amounts are integers in base units
+(lamports, USDC micro-units) or Decimal USD; wallets are case-sensitive base58 strings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-WSOL_MINT = "So11111111111111111111111111111111111111112"
-USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
-BURN_ADDRESS = "1nc1nerator11111111111111111111111111111111"
-LAMPORTS_PER_SOL = 1_000_000_000
-USDC_DECIMALS = 6
-
-
-class UpstreamError(Exception):
-    """An upstream call failed. `transient` errors (429, 5xx, timeouts) may be retried."""
-
-    def __init__(
-        self, upstream: str, message: str, *, status: int | None = None, transient: bool = False
-    ) -> None:
-        super().__init__(f"{upstream}: {message}")
-        self.upstream = upstream
-        self.status = status
-        self.transient = transient
-
+from arenabrain.clients.bags import ClaimablePosition, ClaimTransaction, SwapQuote, SwapTransaction
+from arenabrain.clients.helius import TokenAccount
+from arenabrain.clients.openrouter_keys import CreatedKey, Credits, OpenRouterKey
+from arenabrain.clients.solana import SignatureStatus
 
 # --- Bags ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClaimablePosition:
-    """One claimable fee position of the owner wallet (any of the three kinds)."""
-
-    base_mint: str
-    kind: Literal["standard", "fee_share_v1", "fee_share_v2"]
-    claimable_lamports: int  # the user's share, already summed per position
-    virtual_pool: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class ClaimTransaction:
-    """A base58 legacy transaction from `claim-txs/v3`, possibly pre-signed by Bags."""
-
-    tx_base58: str
-    blockhash: str
-    last_valid_block_height: int
-
-
-@dataclass(frozen=True)
-class SwapQuote:
-    request_id: str
-    in_amount: int  # lamports
-    out_amount: int  # USDC base units (quoted; the swap phase records what its transaction moved)
-    min_out_amount: int
-    price_impact_pct: Decimal
-    slippage_bps: int
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class SwapTransaction:
-    """A base58 versioned (v0) transaction from `POST /trade/swap`; we are the only signer."""
-
-    tx_base58: str
-    last_valid_block_height: int
 
 
 class BagsPort(Protocol):
@@ -87,50 +34,6 @@ class BagsPort(Protocol):
 
 
 # --- Solana RPC and signing ----------------------------------------------------------------
-
-
-SignatureState = Literal["unknown", "processed", "confirmed", "finalized", "failed"]
-# Node is behind / block not available / slot skipped: retrying later can succeed.
-TRANSIENT_RPC_CODES = frozenset({-32004, -32005, -32007, -32014, -32016})
-PREFLIGHT_FAILURE = -32002  # "Transaction simulation failed: ..."
-
-
-class RpcError(UpstreamError):
-    """A JSON-RPC error object (`code`, `message`, optional `data`) from the Solana node.
-
-    For `sendTransaction` with preflight, code -32002 is a refusal of this send: a clear
-    rejection, except `already_processed` (the transaction landed earlier: it WAS sent)."""
-
-    def __init__(self, upstream: str, code: int, message: str, data: Any = None) -> None:
-        transient = code in TRANSIENT_RPC_CODES
-        super().__init__(upstream, f"RPC error {code}: {message}", transient=transient)
-        self.code = code
-        self.rpc_message = message
-        self.data = data
-
-    def _text(self) -> str:
-        return f"{self.rpc_message} {self.data}".lower()
-
-    @property
-    def blockhash_not_found(self) -> bool:
-        """Preflight found the blockhash unknown or expired: fetch a fresh transaction."""
-        text = self._text()
-        return "blockhashnotfound" in text.replace(" ", "") or "blockhash not found" in text
-
-    @property
-    def already_processed(self) -> bool:
-        """Preflight found this very transaction already landed: the send is not a failure."""
-        text = self._text()
-        return self.code == PREFLIGHT_FAILURE and (
-            "alreadyprocessed" in text.replace(" ", "") or "already been processed" in text
-        )
-
-
-@dataclass(frozen=True)
-class SignatureStatus:
-    signature: str
-    state: SignatureState
-    error: str | None = None  # the RPC's `err` rendered as text when the transaction failed
 
 
 class SolanaPort(Protocol):
@@ -181,13 +84,6 @@ class SignerPort(Protocol):
 # --- Helius DAS ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TokenAccount:
-    address: str
-    owner: str
-    amount: int  # raw base units
-
-
 class HoldersPort(Protocol):
     async def token_accounts(self, mint: str) -> list[TokenAccount]: ...  # every page until empty
 
@@ -195,41 +91,6 @@ class HoldersPort(Protocol):
 
 
 # --- OpenRouter management ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenRouterKey:
-    hash: str
-    name: str
-    disabled: bool
-    limit: Decimal | None
-    limit_remaining: Decimal | None
-    limit_reset: str | None
-    usage: Decimal
-    usage_daily: Decimal
-    usage_weekly: Decimal
-    usage_monthly: Decimal
-    created_at: datetime | None
-    updated_at: datetime | None
-    expires_at: datetime | None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class CreatedKey:
-    key: OpenRouterKey
-    # Shown by OpenRouter only in the create response; never in a repr, a log line or an error.
-    plaintext: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Credits:
-    total_credits: Decimal
-    total_usage: Decimal
-
-    @property
-    def balance(self) -> Decimal:
-        return self.total_credits - self.total_usage
 
 
 class KeysPort(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from arenabrain.credits.ports import UpstreamError
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.logging import get_logger
 
 T = TypeVar("T")

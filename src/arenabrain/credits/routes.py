@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.credits import keys, pool, runs, strategies, usage
-from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.schemas import (
     WALLET_MAX_CHARS,
     WALLET_PATTERN,

@@ -36,6 +36,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.solana import LAMPORTS_PER_SOL
 from arenabrain.context import Context
 from arenabrain.credits import audit, locks, phase_locks, policy, pool, strategies
 from arenabrain.credits.locks import LockLost
@@ -44,7 +46,6 @@ from arenabrain.credits.phase_locks import PhaseLocks
 from arenabrain.credits.phases import HANDLERS
 from arenabrain.credits.phases.base import Handler, PhaseContext, PhaseFailure, error_code
 from arenabrain.credits.policy import PolicyBlocked
-from arenabrain.credits.ports import LAMPORTS_PER_SOL, UpstreamError
 from arenabrain.credits.schemas import AuditView, RunError, RunStatus, RunView, StatsView
 from arenabrain.credits.state_machine import (
     TERMINAL,

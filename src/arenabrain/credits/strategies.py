@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import delete, exists, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.solana import LAMPORTS_PER_SOL
 from arenabrain.context import Context
 from arenabrain.credits import locks
 from arenabrain.credits.models import Run, Strategy, UserKey
-from arenabrain.credits.ports import LAMPORTS_PER_SOL
 from arenabrain.credits.schemas import (
     Deleted,
     KeyConfigView,

@@ -11,11 +11,11 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from arenabrain.clients.errors import UpstreamError as UpstreamError
 from arenabrain.context import Context
 from arenabrain.credits import breakers
 from arenabrain.credits.breakers import Breakers
 from arenabrain.credits.ports import BagsPort, HoldersPort, KeysPort, SignerPort, SolanaPort
-from arenabrain.credits.ports import UpstreamError as UpstreamError
 from arenabrain.credits.retry import RetryPolicy
 
 T = TypeVar("T")

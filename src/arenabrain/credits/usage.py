@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import keys
 from arenabrain.credits.models import UsageSnapshot, UserKey
-from arenabrain.credits.ports import OpenRouterKey
 from arenabrain.credits.upstreams import Guard, credit_clients
 from arenabrain.db.ids import new_id
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from arenabrain.credits.ports import BURN_ADDRESS, WSOL_MINT
+from arenabrain.clients.solana import BURN_ADDRESS, WSOL_MINT
 
 # The anchor's SOLANA_PROTOCOL_ADDRESSES (reference §11.4 and §11.10).
 PROTOCOL_ADDRESSES = frozenset(

@@ -41,7 +41,7 @@ from solders.system_program import TransferParams, transfer
 from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction, VersionedTransaction
 
-from arenabrain.credits.ports import LAMPORTS_PER_SOL, USDC_MINT, WSOL_MINT
+from arenabrain.clients.solana import LAMPORTS_PER_SOL, USDC_MINT, WSOL_MINT
 from arenabrain.sandbox import solana
 from arenabrain.sandbox.world import World
 

@@ -60,7 +60,7 @@ from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
-from arenabrain.credits.ports import USDC_DECIMALS, USDC_MINT
+from arenabrain.clients.solana import USDC_DECIMALS, USDC_MINT
 from arenabrain.sandbox.world import World
 
 STATE_KEY = "helius"

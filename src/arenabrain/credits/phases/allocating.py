@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.errors import UpstreamError
 from arenabrain.credits import keys, pool, strategies
 from arenabrain.credits.allocation import (
     AllocationPlan,
@@ -38,7 +39,6 @@ from arenabrain.credits.allocation import (
 )
 from arenabrain.credits.models import AllocationSnapshot, HolderSnapshot
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome
-from arenabrain.credits.ports import UpstreamError
 from arenabrain.credits.topup import KeyBudget, room_cents
 from arenabrain.credits.wallets import ineligible_reason
 from arenabrain.db.ids import new_id

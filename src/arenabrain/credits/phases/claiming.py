@@ -35,6 +35,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.bags import ClaimablePosition
+from arenabrain.clients.bags import ClaimTransaction as ClaimTransactionPort
+from arenabrain.clients.solana import LAMPORTS_PER_SOL
 from arenabrain.credits import audit
 from arenabrain.credits.models import ClaimTransaction as ClaimRow
 from arenabrain.credits.phases.base import (
@@ -44,8 +47,6 @@ from arenabrain.credits.phases.base import (
     confirmation,
 )
 from arenabrain.credits.phases.sending import send_signed
-from arenabrain.credits.ports import LAMPORTS_PER_SOL, ClaimablePosition
-from arenabrain.credits.ports import ClaimTransaction as ClaimTransactionPort
 from arenabrain.db.ids import new_id
 
 CONFIRMED = ("confirmed", "finalized")

@@ -38,13 +38,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.credits import audit, keys, mutations
 from arenabrain.credits.keystore import KeyStore, keystore_for
 from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, Run, UserKey
 from arenabrain.credits.mutations import Outcome
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome, error_code
-from arenabrain.credits.ports import OpenRouterKey, UpstreamError
 from arenabrain.credits.topup import KeyBudget, topped_up_limit
 from arenabrain.db.ids import new_id
 from arenabrain.logging import get_logger

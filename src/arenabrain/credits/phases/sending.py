@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.solana import RpcError
 from arenabrain.credits.breakers import BreakerOpen
 from arenabrain.credits.phases.base import PhaseContext
-from arenabrain.credits.ports import RpcError, UpstreamError
 
 SendState = Literal["sent", "rejected", "uncertain"]
 SENT: SendState = "sent"

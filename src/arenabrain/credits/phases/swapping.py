@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.clients.bags import SwapQuote
+from arenabrain.clients.solana import USDC_MINT, WSOL_MINT
 from arenabrain.credits.models import Run
 from arenabrain.credits.phases.base import (
     PhaseContext,
@@ -33,7 +35,6 @@ from arenabrain.credits.phases.base import (
     confirmation,
 )
 from arenabrain.credits.phases.sending import send_signed
-from arenabrain.credits.ports import USDC_MINT, WSOL_MINT, SwapQuote
 
 CONFIRMED = ("confirmed", "finalized")
 ATTEMPTS = 2
