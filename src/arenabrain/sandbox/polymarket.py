@@ -7,9 +7,18 @@ path that moves with the world's clock. The wire keeps Polymarket's quirks: `out
 `outcomePrices` and `clobTokenIds` are JSON-encoded strings, market `volume`/`liquidity` are
 strings while events carry numbers, and `/book` lists bids ascending and asks descending.
 
+Markets also end as real ones do, driven by the world's clock and a fate drawn from the world's
+seed (deterministic for a seed): at its end date a market closes (its books disappear and its
+prices freeze), then, hours later, Polymarket decides it. Most markets get a winner (decisive
+prices, UMA `resolved`), some announce it only through the legacy `tokens[].winner` flag, some
+resolve 50/50 (an equal split, which is also how UMA voids a cancelled market), some are flagged
+`resolved` without a winner, some stay closed and undecided, and some are delisted (404).
+
 Knobs for tests and the demo: `configure_markets` (world size), `resolve_market`,
-`close_market`, `remove_market`, `set_prices`, `add_raw_market` (arbitrary, even malformed,
-objects in `/markets`) and `inject_failure` (answer a path with an error status N times)."""
+`resolve_by_tokens`, `split_market`, `flag_resolved`, `close_market`, `remove_market`,
+`remove_book` (a token without an order book), `set_prices`, `add_raw_market` (arbitrary,
+even malformed, objects in `/markets`) and `inject_failure` (answer a path with an error status
+N times)."""
 
 from __future__ import annotations
 
@@ -50,6 +59,18 @@ MISSIONS = ("crewed Mars", "lunar lander", "asteroid sample", "Europa orbiter")
 OFFICES = ("mayoral", "senate", "presidential", "gubernatorial")
 MONTHS = ("March", "April", "May", "June", "July")
 
+# How markets end (world-driven), by weight: see the module docstring.
+FATES = (
+    ("winner", 70),
+    ("tokens", 8),
+    ("split", 6),
+    ("flagged", 5),
+    ("stalled", 6),
+    ("delisted", 5),
+)
+DECIDED_FATES = ("winner", "tokens", "split", "flagged")
+MAX_DECISION_DELAY_HOURS = 48
+
 
 @dataclass
 class SimMarket:
@@ -70,19 +91,58 @@ class SimMarket:
     condition_id: str
     event_id: str | None = None
     listed: bool = True
+    # Set by the knobs: closed now (with `winner` or `fate`), whatever the clock says.
     closed: bool = False
     winner: str | None = None
     pinned: dict[str, float] | None = None
     frozen: list[float] | None = None
+    # How the market ends on its own (drawn from the world's seed), and when it is decided.
+    fate: str = "winner"
+    fate_winner: str | None = None
+    decision_delay: timedelta = timedelta(hours=6)
+    forced_fate: str | None = None  # a knob's ending, in force from now on
+
+    def is_closed(self, moment: datetime) -> bool:
+        return self.closed or moment >= self.end_date
+
+    def ending(self, moment: datetime) -> str | None:
+        """How the market has ended by `moment`: its fate once decided, `closing` while closed
+        and awaiting a decision, None while open."""
+        if self.forced_fate is not None:
+            return self.forced_fate
+        if self.winner is not None:
+            return "winner"
+        if self.closed:
+            return "closing"
+        if moment < self.end_date:
+            return None
+        return self.fate if moment >= self.end_date + self.decision_delay else "closing"
+
+    def winning_label(self, moment: datetime) -> str | None:
+        """The label Polymarket names as the winner by `moment` (prices or token flag)."""
+        ending = self.ending(moment)
+        if ending not in ("winner", "tokens"):
+            return None
+        return self.winner or self.fate_winner
 
     def prices_at(self, moment: datetime) -> list[float]:
         """The outcome prices at `moment` (three decimals; they sum to about one)."""
-        if self.winner is not None:
-            return [1.0 if label == self.winner else 0.0 for label in self.outcomes]
+        ending = self.ending(moment)
+        if ending == "winner":
+            winner = self.winning_label(moment)
+            return [1.0 if label == winner else 0.0 for label in self.outcomes]
+        if ending == "split":
+            return [round(1 / len(self.outcomes), 3)] * len(self.outcomes)
         if self.frozen is not None:
             return list(self.frozen)
         if self.pinned is not None:
             return [self.pinned.get(label, 0.0) for label in self.outcomes]
+        if ending is not None:  # closed without decisive prices: frozen at the close
+            return self.path_at(min(moment, self.end_date))
+        return self.path_at(moment)
+
+    def path_at(self, moment: datetime) -> list[float]:
+        """The hidden price path at `moment`."""
         hours = (moment - EPOCH).total_seconds() / 3600
         swing = [
             max(
@@ -124,6 +184,11 @@ class PolymarketWorld:
     raw_extra: list[Any] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)
+    no_book: set[str] = field(default_factory=set)  # tokens whose order book is gone
+
+    def gone(self, market: SimMarket, moment: datetime) -> bool:
+        """Whether Gamma answers 404 for the market (removed, or delisted by its fate)."""
+        return market.id in self.removed or market.ending(moment) == "delisted"
 
     def index(self) -> None:
         self.by_volume = sorted(self.markets, key=lambda mid: -self.markets[mid].volume)
@@ -168,9 +233,22 @@ def configure_markets(
             market.token_ids.reverse()
             market.base.reverse()
             break
+    for market in state.markets.values():
+        _draw_fate(world.seed, market)
     state.index()
     world.polymarket = state
     return state
+
+
+def _draw_fate(seed: int, market: SimMarket) -> None:
+    """How the market ends, from its own seeded generator (so drawing fates does not change any
+    other value the world's seed produces): the fate, the winner (by the price path at the
+    close) and how long after its end date Polymarket decides it."""
+    rng = random.Random(f"{seed}:polymarket-fate:{market.id}")
+    names, weights = zip(*FATES, strict=True)
+    market.fate = rng.choices(names, weights)[0]
+    market.fate_winner = rng.choices(market.outcomes, market.path_at(market.end_date))[0]
+    market.decision_delay = timedelta(hours=rng.uniform(1, MAX_DECISION_DELAY_HOURS))
 
 
 def _token(rng: random.Random) -> str:
@@ -271,18 +349,61 @@ def _make_event(
 
 def resolve_market(world: World, market_id: str, winner: str = "Yes") -> None:
     """Close the market with `winner` at 1 and every other outcome at 0 (UMA resolved)."""
+    market = _outcome_market(world, market_id, winner)
+    market.closed = True
+    market.winner = winner
+    market.forced_fate = "winner"
+
+
+def resolve_by_tokens(world: World, market_id: str, winner: str = "Yes") -> None:
+    """Close the market and name `winner` only in the legacy `tokens[].winner` flag; its
+    `outcomePrices` stay where they were at the close (not decisive)."""
+    market = _outcome_market(world, market_id, winner)
+    market.frozen = market.frozen or market.prices_at(world.clock.now())
+    market.closed = True
+    market.winner = winner
+    market.forced_fate = "tokens"
+
+
+def split_market(world: World, market_id: str) -> None:
+    """Resolve the market with an equal split: 50/50 for a yes/no market, 1/n each for a
+    multi-outcome one (UMA voids a cancelled market the same way)."""
+    market = polymarket_state(world).markets[market_id]
+    market.closed = True
+    market.forced_fate = "split"
+
+
+def flag_resolved(world: World, market_id: str) -> None:
+    """Close the market and flag it `resolved: true` without decisive prices or a winner."""
+    market = polymarket_state(world).markets[market_id]
+    market.frozen = market.frozen or market.prices_at(world.clock.now())
+    market.closed = True
+    market.forced_fate = "flagged"
+
+
+def remove_book(world: World, market_id: str, label: str | None = None) -> None:
+    """Take away the order book of one outcome's token (every token when `label` is None):
+    the CLOB then has no midpoint for it, as for a market whose book disappeared."""
+    market = polymarket_state(world).markets[market_id]
+    labels = market.outcomes if label is None else [label]
+    for name in labels:
+        polymarket_state(world).no_book.add(market.token_ids[market.outcomes.index(name)])
+
+
+def _outcome_market(world: World, market_id: str, winner: str) -> SimMarket:
     market = polymarket_state(world).markets[market_id]
     if winner not in market.outcomes:
         raise ValueError(f"{winner!r} is not an outcome of market {market_id}")
-    market.closed = True
-    market.winner = winner
+    return market
 
 
 def close_market(world: World, market_id: str) -> None:
-    """Close the market with its last prices (no decisive winner yet)."""
+    """Close the market with its last prices (no decisive winner yet, and none to come until
+    another knob decides it)."""
     market = polymarket_state(world).markets[market_id]
     market.frozen = market.prices_at(world.clock.now())
     market.closed = True
+    market.forced_fate = "stalled"
 
 
 def remove_market(world: World, market_id: str) -> None:
@@ -326,6 +447,16 @@ def listed_markets(world: World) -> list[SimMarket]:
 # --- wire shapes ----------------------------------------------------------------------------
 
 
+# What UMA's status reads for each way a market has ended ("proposed": an answer asserted, in
+# its dispute window; a stalled market has none).
+UMA_STATUS = {
+    "closing": "proposed",
+    "winner": "resolved",
+    "tokens": "resolved",
+    "split": "resolved",
+}
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -341,6 +472,8 @@ def market_json(
     prices = market.prices_at(now)
     labels = [label.lower() for label in market.outcomes]
     yes = prices[labels.index("yes")] if "yes" in labels else prices[0]
+    closed = market.is_closed(now)
+    ending = market.ending(now)
     body: dict[str, Any] = {
         "id": market.id,
         "question": market.question,
@@ -359,9 +492,9 @@ def market_json(
         "liquidityNum": market.liquidity,
         "volume24hr": round(market.volume / 50, 2),
         "active": True,
-        "closed": market.closed,
+        "closed": closed,
         "archived": False,
-        "acceptingOrders": not market.closed,
+        "acceptingOrders": not closed,
         "enableOrderBook": True,
         "orderPriceMinTickSize": 0.01,
         "orderMinSize": 5,
@@ -370,9 +503,18 @@ def market_json(
         "lastTradePrice": yes,
         "spread": 0.02,
         "negRisk": market.event_id is not None,
-        "umaResolutionStatus": "resolved" if market.winner is not None else None,
-        "closedTime": None,
+        "umaResolutionStatus": UMA_STATUS.get(ending or ""),
+        "closedTime": _iso(min(now, market.end_date)) if closed else None,
     }
+    if ending == "flagged":
+        body["resolved"] = True
+    if ending == "tokens":
+        winner = market.winning_label(now)
+        body["tokens"] = [
+            {"token_id": token, "outcome": label, "price": _price_text(price)}
+            | ({"winner": True} if label == winner else {})
+            for token, label, price in zip(market.token_ids, market.outcomes, prices, strict=True)
+        ]
     if market.category is not None:
         body["category"] = market.category
     if with_events and market.event_id is not None:
@@ -391,7 +533,7 @@ def event_json(state: PolymarketWorld, event: Mapping[str, Any], now: datetime) 
         "startDate": _iso(EPOCH),
         "endDate": _iso(max(m.end_date for m in markets)),
         "active": True,
-        "closed": all(m.closed for m in markets),
+        "closed": all(m.is_closed(now) for m in markets),
         "archived": False,
         "volume": round(sum(m.volume for m in markets), 3),
         "liquidity": round(sum(m.liquidity for m in markets), 2),
@@ -506,8 +648,8 @@ def build_gamma(world: World) -> FastAPI:
             state.markets[i]
             for i in state.by_volume
             if state.markets[i].listed
-            and i not in state.removed
-            and (closed is None or state.markets[i].closed == closed)
+            and not state.gone(state.markets[i], now)
+            and (closed is None or state.markets[i].is_closed(now) == closed)
         ]
         if order in MARKET_ORDER:
             key = MARKET_ORDER[order]
@@ -524,7 +666,7 @@ def build_gamma(world: World) -> FastAPI:
     async def market(market_id: str) -> Response:
         state = polymarket_state(world)
         found = state.markets.get(market_id)
-        if found is None or market_id in state.removed:
+        if found is None or state.gone(found, world.clock.now()):
             return _json({"type": "not found error", "error": "id not found"}, 404)
         return _json(market_json(state, found, world.clock.now()))
 
@@ -556,7 +698,7 @@ def _token_price(
     if found is None:
         return None
     market = state.markets[found[0]]
-    if market.closed:
+    if market.is_closed(now) or token in state.no_book:
         return None  # a closed market has no order book
     return market, market.prices_at(now)[found[1]]
 
@@ -632,12 +774,16 @@ __all__: Sequence[str] = (
     "add_raw_market",
     "close_market",
     "configure_markets",
+    "flag_resolved",
     "inject_failure",
     "listed_markets",
     "market_prices",
     "polymarket_state",
+    "remove_book",
     "remove_market",
+    "resolve_by_tokens",
     "resolve_market",
     "set_prices",
+    "split_market",
     "token_of",
 )
