@@ -137,7 +137,12 @@ async def scored_world(http: httpx.AsyncClient) -> dict[str, str]:
     (wins), void YES @0.5 (refunded), open YES @0.5 (marked at 120 later).
     GPT: m1 NO @0.4 p_yes 0.9 (NO's probability 0.1; loses)."""
     ids = await start(http)
-    ctx = ctx_of(http)
+    await trade_and_resolve(ctx_of(http), ids)
+    return ids
+
+
+async def trade_and_resolve(ctx: Context, ids: dict[str, str]) -> None:
+    """The trades and resolutions of `scored_world` for agents `ids` (family id -> agent)."""
     for market_id in ("m1", "m2", "m3", "void", "open"):
         await add_market(ctx, market_id)
     await add_market(ctx, "race", outcomes=["Alice", "Bob"], prices={"Alice": 0.8, "Bob": 0.2})
@@ -165,7 +170,6 @@ async def scored_world(http: httpx.AsyncClient) -> dict[str, str]:
         await session.execute(
             update(Position).where(Position.market_id == "open").values(current_value=120.0)
         )
-    return ids
 
 
 # --- leaderboard ----------------------------------------------------------------------------
@@ -796,3 +800,66 @@ def test_generated_requests_to_the_read_routes_never_fail_or_break_their_schema(
         finally:
             runner.run(wrapper.__aexit__(None, None, None))
     assert {200, 400} <= statuses and not {s for s in statuses if s >= 500}
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def pg_ctx(
+    make_settings: Callable[..., Any], clock: FrozenClock, sandbox: Sandbox
+) -> AsyncIterator[Context]:
+    """A context on a fresh PostgreSQL schema (skipped without a test server)."""
+    from arenabrain.db.migrate import upgrade_async
+    from arenabrain.runtime import open_context
+    from tests.arena.postgres import (
+        pin_search_path,
+        schema_url,
+        server_url,
+        service_url,
+        throwaway_schemas,
+    )
+
+    url = server_url("read models")
+    with throwaway_schemas(url) as make_schema:
+        schema = make_schema()
+        await upgrade_async(schema_url(url, schema))
+        settings = make_settings(DATABASE_URL=service_url(url))
+        async with open_context(
+            settings, clock=clock, transports=sandbox.transports(), migrate=False
+        ) as context:
+            pin_search_path(context.db.engine, schema)
+            yield context
+
+
+@pytest.mark.postgres
+async def test_the_read_models_answer_the_same_on_postgresql(pg_ctx: Context) -> None:
+    from arenabrain.arena import read_models
+    from tests.arena.decisions.support import seed_cohort
+
+    cohort = await seed_cohort(pg_ctx)
+    ids = {"cohort": cohort.id, **{a.split("cohort-1-", 1)[1]: a for a in cohort.agent_ids}}
+    await trade_and_resolve(pg_ctx, ids)
+    for step in range(3):
+        await snapshot(pg_ctx, ids[CLAUDE], SUNDAY + timedelta(minutes=10 * step), 10000.0 + step)
+    board = await read_models.get_leaderboard(pg_ctx)
+    claude = next(r for r in board["leaderboard"] if r.get("family_id") == CLAUDE)
+    assert claude["forecasting"]["scoring"]["brier"]["value"] == pytest.approx(0.125)
+    assert board["leaderboard"][-1]["brier"]["n"] == 5
+    assert board["cohorts"][0]["total_markets_traded"] == 6
+    for range_key, bucket in (
+        ("10M", "2026-03-01 00:20:00"),
+        ("1D", "2026-03-01 00:20:00"),
+        ("1M", "2026-03-01 00:00:00"),
+        ("ALL", "2026-02-26 00:00:00"),
+    ):
+        chart = await read_models.get_performance_data(pg_ctx, range_key, None, None)
+        assert chart["data"][-1] == {"date": bucket, CLAUDE: 10002.0}, range_key
+    scoped = await read_models.get_performance_data(pg_ctx, "1W", cohort.id, CLAUDE)
+    assert [m["family_id"] for m in scoped["models"]] == [CLAUDE]
+    assert (await read_models.get_cohorts(pg_ctx, {"limit": 10, "offset": 0}))["total"] == 1
+    assert (await read_models.get_recent_decisions(pg_ctx, 10))["decisions"] == []
+    page = await read_models.get_cohort(pg_ctx, cohort.id)
+    assert page["equity_curves"][CLAUDE] == [{"date": "2026-02-26 00:00:00", "value": 10002.0}]
+    model = await read_models.get_model(pg_ctx, CLAUDE)
+    assert model["win_rate"] == pytest.approx(0.6)
