@@ -1,23 +1,27 @@
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from arenabrain.cli import app
+from arenabrain.logging import configure_logging
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     db = tmp_path / "nested" / "cli.db"
     monkeypatch.setenv("DATABASE_PATH", str(db))
-    return db
+    yield db
+    configure_logging("info", stream=io.StringIO())  # the runner's stderr is closed now
 
 
 def test_migrate_creates_the_database_file_and_schema(env: Path) -> None:
