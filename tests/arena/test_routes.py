@@ -121,8 +121,7 @@ async def test_admin_routes_need_the_session_cookie(
 ) -> None:
     response = await client.request(method, path, json={})
     assert (response.status_code, response.json()["error"]) == (401, "Unauthorized")
-    if not path.endswith("/check"):
-        assert response.headers["cache-control"] == NO_STORE
+    assert response.headers["cache-control"] == NO_STORE
     client.cookies.set("forecaster_admin", "admin.x.y")
     forged = await client.request(method, path, json={})
     assert forged.status_code == 401
@@ -139,7 +138,7 @@ async def admin(make_client: Any, settings: Settings) -> AsyncIterator[httpx.Asy
 
 async def test_admin_review_routes(admin: httpx.AsyncClient, sandbox: Any) -> None:
     checked = await admin.post("/api/admin/benchmark/reviews/check")
-    assert checked.status_code == 200 and "cache-control" not in checked.headers
+    assert checked.status_code == 200 and checked.headers["cache-control"] == NO_STORE
     review = checked.json()
     assert review["status"] == "open" and review["candidate_count"] == 1
     unknown = await admin.post("/api/admin/benchmark/reviews/nope/approve")

@@ -19,7 +19,7 @@ from arenabrain.arena import cohorts, markets
 from arenabrain.arena.benchmark import active_families
 from arenabrain.arena.models import Agent, Cohort, Decision, Market, SystemLog
 from arenabrain.arena.schemas.admin import ActionIn, LogsQuery
-from arenabrain.arena.system_logs import log_event
+from arenabrain.arena.system_logs import Severity, log_event
 from arenabrain.arena.wire import iso, row_dict
 from arenabrain.context import Context
 from arenabrain.db import backup
@@ -140,7 +140,7 @@ async def admin_costs(ctx: Context) -> dict[str, Any]:
 # --- actions ----------------------------------------------------------------------------------
 
 
-async def _log(ctx: Context, event: str, data: dict[str, Any], severity: Any = "info") -> None:
+async def _log(ctx: Context, event: str, data: dict[str, Any], severity: Severity = "info") -> None:
     async with ctx.db.write() as session:
         await log_event(session, event, data, severity, ctx.clock.now())
 

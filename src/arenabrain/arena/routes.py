@@ -303,9 +303,7 @@ async def dismiss_review_route(review_id: str, ctx: ContextDep) -> dict[str, Any
     return await lineup.dismiss_review(ctx, review_id)
 
 
-@router.post(
-    "/api/admin/benchmark/reviews/check", dependencies=[AdminAuth], response_model=ReviewSummary
-)
+@admin_no_store("POST", "/api/admin/benchmark/reviews/check", ReviewSummary)
 async def check_review_route(ctx: ContextDep) -> dict[str, Any]:
     """Run the lineup review now; answers 200 with the review, even when it failed."""
     return await lineup.run_lineup_review(ctx)
