@@ -9,7 +9,9 @@ from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
@@ -18,7 +20,7 @@ from arenabrain.credits.schemas import StrategyCreate, StrategyView
 from arenabrain.credits.upstreams import CLIENTS, SLEEP
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
-from tests.conftest import FakeSleep
+from tests.conftest import FakeSleep, api_headers
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
 
 KEK = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM="  # 32 bytes, base64
@@ -79,3 +81,64 @@ async def make_strategy(ctx: Context, **fields: Any) -> StrategyView:
     }
     body.update(fields)
     return await strategies.create_strategy(ctx, StrategyCreate.of(**body))
+
+
+# --- the HTTP API over the fakes -------------------------------------------------------------
+
+API_ENV = {
+    "CREDITS_ENABLED": "true",
+    "ARENA_ENABLED": "false",
+    "BAGS_API_KEY": "test-bags",
+    "HELIUS_API_KEY": "test-helius",
+    "OPENROUTER_MANAGEMENT_KEY": "test-management",
+    "KEY_ENCRYPTION_KEY": KEK,
+    "MAX_DAILY_RUNS": "0",
+}
+H = api_headers()
+NEW = {
+    "ownerWallet": OWNER,
+    "distributionToken": MINT,
+    "minClaimThreshold": 0.1,
+    "keyConfig": {"defaultLimitUsd": 100},
+}
+
+
+class Api:
+    """An httpx client over the app (lifespan running) and the app's context."""
+
+    def __init__(self, http: httpx.AsyncClient, app: Any) -> None:
+        self.http = http
+        self.app = app
+        self.ctx = app.state.ctx
+
+    async def count(self, model: Any) -> int:
+        async with self.ctx.db.read() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    def from_address(self, address: str) -> httpx.AsyncClient:
+        """Another client of the same app, calling from `address` (close it after use)."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app, client=(address, 40000)),
+            base_url="http://testserver",
+        )
+
+
+@pytest.fixture
+def open_api(make_client, make_settings, world, sleeps):  # type: ignore[no-untyped-def]
+    """Open the app with extra environment; returns (its wrapper, to close, and an `Api`)."""
+
+    async def opener(**env: str) -> tuple[Any, Api]:
+        wrapper = make_client(make_settings(**{**API_ENV, **env}))
+        http = await wrapper.__aenter__()
+        wrapper.app.state.ctx.extras[CLIENTS] = world.clients
+        wrapper.app.state.ctx.extras[SLEEP] = sleeps
+        return wrapper, Api(http, wrapper.app)
+
+    return opener
+
+
+@pytest.fixture
+async def api(open_api) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+    wrapper, client = await open_api()
+    yield client
+    await wrapper.__aexit__(None, None, None)

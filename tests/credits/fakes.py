@@ -35,9 +35,14 @@ class Crash(BaseException):
     """The process died right after a side effect."""
 
 
+def holder_keypair(n: int) -> Keypair:
+    """The keypair of `wallet(n)`: its holder can sign a key collection challenge."""
+    return Keypair.from_seed(bytes([n % 256]) * 31 + bytes([n // 256]))
+
+
 def wallet(n: int) -> str:
     """A deterministic on-curve wallet (a real ed25519 public key)."""
-    return str(Keypair.from_seed(bytes([n % 256]) * 31 + bytes([n // 256])).pubkey())
+    return str(holder_keypair(n).pubkey())
 
 
 OWNER = wallet(200)
@@ -426,7 +431,9 @@ class FakeKeys:
     async def delete_key(self, key_hash: str) -> bool:
         self.faults.enter("delete_key")
         self.deleted.append(key_hash)
-        return self.keys.pop(key_hash, None) is not None
+        existed = self.keys.pop(key_hash, None) is not None
+        self.faults.leave("delete_key")
+        return existed
 
     async def credits(self) -> Credits:
         self.faults.enter("credits")

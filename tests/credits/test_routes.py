@@ -2,64 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
-import httpx
 import pytest
-from sqlalchemy import func, select
 
 from arenabrain.credits.models import Run, Strategy
-from arenabrain.credits.upstreams import CLIENTS, SLEEP
 from tests.conftest import api_headers
-from tests.credits.conftest import HOLDER_A, KEK
-from tests.credits.fakes import MINT, OWNER
-
-ENV = {
-    "CREDITS_ENABLED": "true",
-    "ARENA_ENABLED": "false",
-    "BAGS_API_KEY": "test-bags",
-    "HELIUS_API_KEY": "test-helius",
-    "OPENROUTER_MANAGEMENT_KEY": "test-management",
-    "KEY_ENCRYPTION_KEY": KEK,
-    "MAX_DAILY_RUNS": "0",
-}
-H = api_headers()
-NEW = {
-    "ownerWallet": OWNER,
-    "distributionToken": MINT,
-    "minClaimThreshold": 0.1,
-    "keyConfig": {"defaultLimitUsd": 100},
-}
-
-
-class Api:
-    def __init__(self, http: httpx.AsyncClient, app: Any) -> None:
-        self.http = http
-        self.ctx = app.state.ctx
-
-    async def count(self, model) -> int:
-        async with self.ctx.db.read() as session:
-            return int(await session.scalar(select(func.count()).select_from(model)))
-
-
-@pytest.fixture
-def open_api(make_client, make_settings, world, sleeps):
-    async def opener(**env: str):
-        wrapper = make_client(make_settings(**{**ENV, **env}))
-        http = await wrapper.__aenter__()
-        wrapper.app.state.ctx.extras[CLIENTS] = world.clients
-        wrapper.app.state.ctx.extras[SLEEP] = sleeps
-        return wrapper, Api(http, wrapper.app)
-
-    return opener
-
-
-@pytest.fixture
-async def api(open_api) -> AsyncIterator[Api]:
-    wrapper, client = await open_api()
-    yield client
-    await wrapper.__aexit__(None, None, None)
+from tests.credits.conftest import HOLDER_A, NEW, Api, H
+from tests.credits.fakes import OWNER
 
 
 @pytest.mark.parametrize(
@@ -189,9 +137,11 @@ async def test_bad_update_changes_nothing(api: Api) -> None:
     assert owner.status_code == 400
 
 
-async def test_post_runs_runs_synchronously_and_reports_the_finished_run(api: Api, world) -> None:
+async def test_post_runs_with_wait_runs_synchronously_and_reports_the_finished_run(
+    api: Api, world
+) -> None:
     sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
-    response = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+    response = await api.http.post("/api/runs?wait=true", headers=H, json={"strategyId": sid})
     assert response.status_code == 200, response.text
     run = response.json()
     assert run["state"] == "COMPLETE"
@@ -236,7 +186,9 @@ async def test_post_runs_runs_synchronously_and_reports_the_finished_run(api: Ap
     revoked = await api.http.delete(f"/api/keys/wallet/{HOLDER_A}", headers=H)
     assert revoked.json()["revoked"] is True
     assert (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).status_code == 404
-    assert world.keys.keys[mine["openrouterKeyHash"]].disabled is True
+    # Disabled, then deleted on OpenRouter.
+    assert mine["openrouterKeyHash"] not in world.keys.keys
+    assert world.keys.deleted == [mine["openrouterKeyHash"]]
 
     # Deleting a strategy with history keeps it as a soft delete, never an FK error.
     deleted = await api.http.delete(f"/api/strategies/{sid}", headers=H)
@@ -253,7 +205,9 @@ async def test_run_errors_map_to_clear_statuses(open_api, world) -> None:
         assert unknown.json() == {"error": "Strategy not found", "statusCode": 404}
         assert await api.count(Run) == 0
         sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
-        done = (await api.http.post("/api/runs", headers=H, json={"strategyId": sid})).json()
+        done = (
+            await api.http.post("/api/runs?wait=true", headers=H, json={"strategyId": sid})
+        ).json()
         resume = await api.http.post(f"/api/runs/{done['runId']}/resume", headers=H)
         assert resume.status_code == 400
         assert resume.json() == {
@@ -298,7 +252,7 @@ async def test_daily_cap_answers_403(open_api, world) -> None:
     try:
         sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
         assert (
-            await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+            await api.http.post("/api/runs?wait=true", headers=H, json={"strategyId": sid})
         ).status_code == 200
         capped = await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
         assert capped.status_code == 403
@@ -343,7 +297,7 @@ async def test_usage_routes_serve_polled_rows(api: Api, world) -> None:
     from arenabrain.credits import usage
 
     sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
-    await api.http.post("/api/runs", headers=H, json={"strategyId": sid})
+    await api.http.post("/api/runs?wait=true", headers=H, json={"strategyId": sid})
     await usage.poll_usage(api.ctx)
     mine = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}/usage", headers=H)).json()
     assert len(mine) == 1 and mine[0]["limit"] == 100.0 and "polled_at" in mine[0]
@@ -499,7 +453,9 @@ async def test_revoking_a_key_is_refused_under_dry_run_and_the_kill_switch(
 ) -> None:
     live, api = await open_api()
     sid = (await api.http.post("/api/strategies", headers=H, json=NEW)).json()["strategyId"]
-    assert (await api.http.post("/api/runs", headers=H, json={"strategyId": sid})).is_success
+    assert (
+        await api.http.post("/api/runs?wait=true", headers=H, json={"strategyId": sid})
+    ).is_success
     mine = (await api.http.get(f"/api/keys/wallet/{HOLDER_A}", headers=H)).json()
     await live.__aexit__(None, None, None)
 

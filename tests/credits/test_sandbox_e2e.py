@@ -290,7 +290,7 @@ async def test_post_api_runs_through_the_emulators(
         )
         assert created.status_code == 200, created.text
         sid = created.json()["strategyId"]
-        response = await http.post("/api/runs", headers=headers, json={"strategyId": sid})
+        response = await http.post("/api/runs?wait=true", headers=headers, json={"strategyId": sid})
         assert response.status_code == 200, response.text
         run = response.json()
         assert run["state"] == "COMPLETE", run["error"]

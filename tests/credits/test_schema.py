@@ -57,6 +57,7 @@ CREDITS_TABLES = {
     "circuit_breakers",
     "webhooks",
     "key_mutations",
+    "key_rotations",
 }
 RUNBOOK_FAILED_RUNS = (
     "SELECT run_id, state, error_code, error_detail FROM runs "

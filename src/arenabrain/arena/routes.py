@@ -15,7 +15,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
-from arenabrain.arena import admin, benchmark, cohorts, export, lineup, markets, read_models
+from arenabrain.arena import (
+    admin,
+    backups,
+    benchmark,
+    cohorts,
+    export,
+    lineup,
+    markets,
+    read_models,
+    resolution,
+    snapshots,
+)
 from arenabrain.arena.decisions import engine as decisions
 from arenabrain.arena.read_models.cache import cached_json
 from arenabrain.arena.schemas.admin import (
@@ -42,11 +53,14 @@ from arenabrain.arena.schemas.admin import (
     RolloverPreview,
 )
 from arenabrain.arena.schemas.jobs import (
+    BackupCreated,
     CohortNotStarted,
     CohortStarted,
     DecisionRun,
     LineupChecked,
     MarketSync,
+    ResolutionCheck,
+    SnapshotsTaken,
 )
 from arenabrain.arena.schemas.pages import (
     CohortModelPage,
@@ -138,6 +152,26 @@ async def start_cohort_route(ctx: ContextDep, force: str | None = None) -> dict[
 async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
     """Check OpenRouter for newer releases and store a review (never promotes anything)."""
     return await lineup.check_model_lineup(ctx)
+
+
+@router.post("/api/cron/check-resolutions", dependencies=[CronAuth], response_model=ResolutionCheck)
+async def check_resolutions_route(ctx: ContextDep) -> dict[str, Any]:
+    """Settle the markets Polymarket has resolved, refund the ones it never will, then complete
+    the cohorts that are done."""
+    return await resolution.check_resolutions(ctx)
+
+
+@router.post("/api/cron/take-snapshots", dependencies=[CronAuth], response_model=SnapshotsTaken)
+async def take_snapshots_route(ctx: ContextDep) -> dict[str, Any]:
+    """Mark every open position of the active cohorts to market and record this 10-minute
+    portfolio snapshot."""
+    return await snapshots.take_snapshots(ctx)
+
+
+@router.post("/api/cron/backup", dependencies=[CronAuth], response_model=BackupCreated)
+async def backup_route(ctx: ContextDep) -> dict[str, Any]:
+    """Write a checked copy of the SQLite database under BACKUP_PATH (400 on PostgreSQL)."""
+    return await backups.backup(ctx)
 
 
 # --- public ---------------------------------------------------------------------------------

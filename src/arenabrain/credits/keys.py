@@ -3,7 +3,8 @@
 One live key (ACTIVE or EXHAUSTED) per (strategy, wallet); a key is named
 `creditbrain-<strategy tag>-<wallet[:8]>-<digest>`, where the digest is unique per strategy,
 wallet and run, so provisioning can find a key that a crashed attempt created on OpenRouter
-but never recorded. The plaintext is stored only encrypted (see `keystore`)."""
+but never recorded. The plaintext is stored only encrypted (see `keystore`). Rotating and
+revoking keys is in `rotation`."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
-from arenabrain.credits import policy
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
-from arenabrain.credits.schemas import Revoked, UserKeyView
+from arenabrain.credits.schemas import UserKeyView
 from arenabrain.credits.upstreams import Guard, credit_clients
 from arenabrain.web.errors import NotFound
 
@@ -167,38 +167,3 @@ async def key_for_wallet(ctx: Context, wallet: str) -> UserKeyView:
     if key is None:
         raise NotFound("No active key found for wallet")
     return to_view(key)
-
-
-async def revoke(ctx: Context, key: UserKey) -> None:
-    """Disable the key on OpenRouter, then mark it REVOKED and drop its stored plaintext."""
-    policy.key_mutation(ctx.settings)
-    port = credit_clients(ctx).keys
-    await Guard(ctx).call(
-        "openrouter", lambda: port.update_key(key.openrouter_key_hash, disabled=True)
-    )
-    now = ctx.clock.now()
-    async with ctx.db.write() as session:
-        row = await session.get(UserKey, key.key_id)
-        assert row is not None
-        row.status = "REVOKED"
-        row.encrypted_key = None
-        row.updated_at = now
-
-
-async def revoke_wallet(ctx: Context, wallet: str) -> Revoked:
-    """Revoke the wallet's newest live key."""
-    async with ctx.db.read() as session:
-        key = await newest_live_for_wallet(session, wallet)
-    if key is None:
-        raise NotFound("No active key found for wallet")
-    await revoke(ctx, key)
-    return Revoked(wallet=wallet, hash=key.openrouter_key_hash)
-
-
-async def revoke_hash(ctx: Context, key_hash: str) -> Revoked:
-    async with ctx.db.read() as session:
-        key = await by_hash(session, key_hash)
-    if key is None or key.status not in LIVE_KEY_STATUSES:
-        raise NotFound("Key not found")
-    await revoke(ctx, key)
-    return Revoked(wallet=key.holder_wallet, hash=key_hash)

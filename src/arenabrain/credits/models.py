@@ -70,6 +70,8 @@ CLAIM_TX_STATUSES = ("pending", "sent", "confirmed", "failed")
 KEY_MUTATION_STATUSES = ("PENDING", "APPLIED", "NOT_APPLIED", "UNKNOWN")
 KEY_MUTATION_HELD = ("PENDING", "APPLIED", "UNKNOWN")  # may have moved the limit
 BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
+KEY_ROTATION_KINDS = ("ROTATE", "REVOKE")
+KEY_ROTATION_STATUSES = ("PENDING", "DISABLED", "CREATED", "DONE")
 
 ID = String(64)
 WALLET = String(64)  # base58, compared case-sensitively everywhere
@@ -434,6 +436,46 @@ class KeyMutation(Base):
             unique=True,
             sqlite_where=text(_one_of("status", KEY_MUTATION_HELD)),
             postgresql_where=text(_one_of("status", KEY_MUTATION_HELD)),
+        ),
+    )
+
+
+class KeyRotation(Base):
+    """One rotation or revocation of a holder's key, journaled step by step so that a crash
+    between its OpenRouter calls is finished, never repeated (the steps are in
+    `credits/rotation.py`). The rows are also its audit trail."""
+
+    __tablename__ = "key_rotations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="PENDING", server_default="PENDING")
+    strategy_id: Mapped[str | None] = mapped_column(ID)  # a copy; the journal outlives strategies
+    holder_wallet: Mapped[str] = mapped_column(WALLET)
+    old_key_id: Mapped[str] = mapped_column(ID)
+    old_key_hash: Mapped[str] = mapped_column(String(128))
+    new_key_name: Mapped[str | None] = mapped_column(String(128))
+    new_key_hash: Mapped[str | None] = mapped_column(String(128))
+    limit_usd_cents: Mapped[int | None] = mapped_column(BigInteger)  # the new key's limit
+    trigger: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why the last attempt stopped
+    created_at: Mapped[datetime] = mapped_column(UtcText())
+    updated_at: Mapped[datetime] = mapped_column(UtcText())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcText())
+
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", KEY_ROTATION_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", KEY_ROTATION_STATUSES), name="status"),
+        Index("ix_key_rotations_strategy_status", "strategy_id", "status"),
+        Index("ix_key_rotations_holder_wallet", "holder_wallet"),
+        # A key is rotated or revoked by one journal entry at a time.
+        Index(
+            "uq_key_rotations_open_key",
+            "old_key_hash",
+            unique=True,
+            sqlite_where=text("status <> 'DONE'"),
+            postgresql_where=text("status <> 'DONE'"),
         ),
     )
 

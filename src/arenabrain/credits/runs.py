@@ -302,8 +302,17 @@ async def _release_lock(ctx: Context, strategy_id: str, holder: str) -> None:
     await when_writable(ctx, release, f"release the run lock of strategy {strategy_id}")
 
 
-async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> RunView:
-    """Run the pipeline for a strategy now (policy, lock, every phase); returns the run."""
+async def start_run(
+    ctx: Context,
+    strategy_id: str,
+    trigger: str = "api",
+    *,
+    on_created: Callable[[RunView], None] | None = None,
+) -> RunView:
+    """Run the pipeline for a strategy now (policy, lock, every phase); returns the run.
+
+    `on_created` is told the run as soon as it exists (committed, lock held), before its
+    phases execute: POST /api/runs answers 202 then and lets the run go on in the background."""
     settings = ctx.settings
     async with ctx.db.read() as session:
         strategy = await strategies.get_or_404(session, strategy_id)
@@ -329,6 +338,8 @@ async def start_run(ctx: Context, strategy_id: str, trigger: str = "api") -> Run
         get_logger(runId=run_id).info(
             "Pipeline run started", strategyId=strategy_id, trigger=trigger, dryRun=run.dry_run
         )
+        if on_created is not None:
+            on_created(to_view(run))
         await execute(ctx, run_id, strategy_id, holder)
     return await get_run(ctx, run_id)
 

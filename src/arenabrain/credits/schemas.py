@@ -328,3 +328,58 @@ class PoolEntry(CamelModel):
     run_id: str | None
     amount_usd: Money
     created_at: datetime
+
+
+# --- holder key collection, rotation ----------------------------------------------------------
+
+# A collection nonce is 32 URL-safe characters; a signature is 64 bytes as base58 (up to 88
+# characters) or base64 (88). The bounds leave room without accepting megabytes.
+NONCE_MAX_CHARS = 128
+SIGNATURE_MAX_CHARS = 128
+
+
+class ClaimChallengeRequest(InputModel):
+    wallet: Wallet
+
+
+class ClaimChallengeView(CamelModel):
+    nonce: str
+    message: str  # sign exactly these UTF-8 bytes with the wallet
+    expires_at: datetime
+
+
+class ClaimRequest(InputModel):
+    wallet: Wallet
+    nonce: Annotated[StrictStr, Field(min_length=1, max_length=NONCE_MAX_CHARS)]
+    signature: Annotated[
+        StrictStr,
+        Field(
+            min_length=1,
+            max_length=SIGNATURE_MAX_CHARS,
+            description="The ed25519 signature of the challenge message, base58 or base64.",
+        ),
+    ]
+
+
+class CollectedKeyView(CamelModel):
+    """The holder's OpenRouter key, shown this once."""
+
+    wallet: str
+    key: str
+    key_hash: str
+    spending_limit_usd: Money
+    limit_reset: str | None
+    expires_at: datetime | None
+
+
+class Rotated(CamelModel):
+    """A key replaced by a new one with the same remaining allowance, reset and expiry."""
+
+    rotated: bool = True
+    wallet: str
+    old_hash: str
+    new_hash: str
+    spending_limit_usd: Money
+    limit_reset: str | None
+    expires_at: datetime | None
+    rotation_id: str

@@ -59,6 +59,12 @@ class Guards:
         self.login_failures = FixedWindowLimiter(5, 600, clock)
         self.api_failures = FixedWindowLimiter(5, 900, clock)
         self.run_starts = FixedWindowLimiter(5, 60, clock)  # CreditBrain POST /api/runs
+        # The CreditBrain API as a whole, per client address (the anchor's global limit).
+        self.api_requests = FixedWindowLimiter(100, 60, clock)
+        # Holder key collection (public): per client address, and per wallet whatever the
+        # address, so neither one machine nor a botnet can grind one wallet's challenges.
+        self.claim_addresses = FixedWindowLimiter(20, 60, clock)
+        self.claim_wallets = FixedWindowLimiter(10, 900, clock)
 
 
 def guards(ctx: Context) -> Guards:

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.openrouter_keys import OpenRouterKey
-from arenabrain.credits import audit, keys, mutations
+from arenabrain.credits import audit, keys, mutations, rotation
 from arenabrain.credits.keystore import KeyStore, keystore_for
 from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, Run, UserKey
@@ -85,6 +85,15 @@ def expired(expires_at: datetime | None, now: datetime) -> bool:
 
 
 async def provisioning(pc: PhaseContext) -> PhaseOutcome:
+    if not pc.dry_run:
+        # A key rotation or revocation a crash interrupted is finished before any key is read,
+        # so no holder keeps two live keys past this run (credits/rotation.py).
+        await rotation.finish_unfinished(
+            rotation.Rotator(
+                pc.ctx, pc.journal, pc.clients.keys, pc.guard, keystore_for(pc.ctx.settings), "run"
+            ),
+            pc.strategy.strategy_id,
+        )
     allocated = pc.run.allocated_cents or 0
     if allocated <= 0:
         return PhaseOutcome(
