@@ -204,6 +204,8 @@ class Settings(BaseSettings):
     decision_cohort_limit: int = Field(5, ge=1, le=1000)
     arena_decision_concurrency: int = Field(8, ge=1, le=64)
     top_markets_count: int = Field(500, ge=1, le=20000)
+    # Days after a market's close date before one Polymarket never decided is refunded at cost.
+    resolution_grace_days: int = Field(14, ge=1, le=365)
 
     # --- upstream base URLs ----------------------------------------------------------------
     polymarket_gamma_url: HttpUrl = "https://gamma-api.polymarket.com"

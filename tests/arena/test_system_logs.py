@@ -9,15 +9,27 @@ import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from arenabrain.arena import admin, cohorts, lineup, markets
+from arenabrain.arena import (
+    admin,
+    backups,
+    cohorts,
+    lineup,
+    markets,
+    pricing,
+    resolution,
+    snapshots,
+)
 from arenabrain.arena.decisions import engine, loading
-from arenabrain.arena.models import BenchmarkConfig, SystemLog
+from arenabrain.arena.decisions.parser import Bet
+from arenabrain.arena.execution.trades import execute_bets
+from arenabrain.arena.models import BenchmarkConfig, Market, SystemLog
 from arenabrain.arena.schemas.admin import ActionIn
 from arenabrain.arena.system_logs import CATALOG
 from arenabrain.clock import FrozenClock
@@ -25,7 +37,7 @@ from arenabrain.context import Context
 from arenabrain.errors import AppError
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.openrouter import openrouter_state
-from arenabrain.sandbox.polymarket import inject_failure
+from arenabrain.sandbox.polymarket import inject_failure, polymarket_state, resolve_market
 from tests.arena.decisions.support import SUNDAY, chat_ready, load_world_markets, seed_cohort
 
 RECENT_ERRORS = """
@@ -106,6 +118,53 @@ async def a_cohort_cannot_be_loaded(ctx: Context, sandbox: Sandbox, mp: pytest.M
     await engine.run_decisions(ctx)
 
 
+async def a_position_cannot_be_settled(
+    ctx: Context, sandbox: Sandbox, mp: pytest.MonkeyPatch
+) -> None:
+    [market_id] = await load_world_markets(ctx, sandbox, count=1)
+    cohort = await seed_cohort(ctx)
+    async with ctx.db.read() as session:
+        market = await session.get(Market, market_id)
+    assert market is not None
+    side = "YES" if market.market_type == "binary" else json.loads(market.outcomes or "[]")[0]
+    prices = await pricing.fetch_side_prices(ctx, [market])
+    async with ctx.db.write() as session:
+        await execute_bets(
+            session,
+            agent_id=cohort.agent_ids[0],
+            decision_id=None,
+            lineage=None,
+            bets=[Bet(market_id, side, Decimal(100), None)],
+            prices=prices,
+            now=ctx.clock.now(),
+        )
+    sim = polymarket_state(sandbox.world).markets[market.polymarket_id]
+    resolve_market(sandbox.world, sim.id, sim.outcomes[0])
+    await markets.sync_markets(ctx)
+    mp.setattr(resolution, "settle_position", boom)
+    assert (await resolution.check_resolutions(ctx))["errors"] == 1
+
+
+async def the_resolution_check_fails(
+    ctx: Context, _sandbox: Sandbox, mp: pytest.MonkeyPatch
+) -> None:
+    mp.setattr(resolution, "markets_to_check", boom)
+    with pytest.raises(Boom):
+        await resolution.check_resolutions(ctx)
+
+
+async def the_snapshot_run_fails(ctx: Context, _sandbox: Sandbox, mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(snapshots, "tracked_agents", boom)
+    with pytest.raises(Boom):
+        await snapshots.take_snapshots(ctx)
+
+
+async def the_backup_fails(ctx: Context, _sandbox: Sandbox, mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(backups, "create_backup", boom)
+    with pytest.raises(Boom):
+        await backups.backup(ctx)
+
+
 async def a_bet_on_an_unknown_market(ctx: Context, sandbox: Sandbox, _mp: Any) -> None:
     knobs = await decision_week(ctx, sandbox)
     bet = {"market_id": "nope", "side": "YES", "amount": 60}
@@ -150,6 +209,10 @@ ERROR_EVENTS: dict[str, Driver] = {
     "trade_error": a_bet_on_an_unknown_market,
     "admin_action_error": an_admin_action_fails,
     "admin_model_lineup_review_failed": the_model_catalog_is_down,
+    "market_resolution_partial_failure": a_position_cannot_be_settled,
+    "check_resolutions_error": the_resolution_check_fails,
+    "take_snapshots_error": the_snapshot_run_fails,
+    "backup_error": the_backup_fails,
 }
 
 

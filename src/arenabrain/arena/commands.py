@@ -1,6 +1,7 @@
 """Arena CLI commands: `arenabrain sync-markets`, `start-cohort`, `check-model-lineup`,
-`markets`, `run-decisions`. Each calls the same function as its cron route (or public read
-route). `commands` is a Typer app that `cli.py` adds to `arenabrain`."""
+`markets`, `run-decisions`, `check-resolutions`, `take-snapshots`. Each calls the same function
+as its cron route (or public read route). `commands` is a Typer app that `cli.py` adds to
+`arenabrain`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arenabrain.arena import cohorts, lineup, markets, read_models
+from arenabrain.arena import cohorts, lineup, markets, read_models, resolution, snapshots
 from arenabrain.arena.decisions import engine as decisions
 from arenabrain.console import JsonFlag, run_with_context, show
 from arenabrain.context import Context
@@ -85,3 +86,15 @@ def run_decisions_cmd(json_out: JsonFlag = False) -> None:
     """Ask every agent of the decision-eligible cohorts for this week's decision and trade it."""
     if not run(decisions.run_decisions, json_out).get("success"):
         raise typer.Exit(1)
+
+
+@commands.command("check-resolutions")
+def check_resolutions_cmd(json_out: JsonFlag = False) -> None:
+    """Settle the markets Polymarket has resolved, refund cancelled ones, complete cohorts."""
+    run(resolution.check_resolutions, json_out)
+
+
+@commands.command("take-snapshots")
+def take_snapshots_cmd(json_out: JsonFlag = False) -> None:
+    """Mark every open position to market and record this 10-minute portfolio snapshot."""
+    run(snapshots.take_snapshots, json_out)

@@ -75,6 +75,37 @@ CATALOG: Mapping[str, EventSpec] = {
         "info", "agent_id trade_id type market_id side shares price", f"amount {_SELL}"
     ),
     "trade_error": _spec("error", "agent_id error"),
+    # resolution and settlement
+    "resolution_check_complete": _spec(
+        "info", "markets_checked markets_resolved positions_settled errors"
+    ),
+    "resolution_unknown_winner": _spec(
+        "warning", "market_id polymarket_id question error fallback_outcome"
+    ),
+    "market_resolution_partial_failure": _spec(
+        "error", "market_id polymarket_id winning_outcome positions_settled errors"
+    ),
+    "market_resolved": _spec(
+        "info", "market_id polymarket_id winning_outcome positions_settled brier_scores_recorded"
+    ),
+    "position_settled": _spec(
+        "info",
+        "position_id agent_id market_id side winning_outcome settlement_value cost_basis pnl",
+    ),
+    "brier_scores_skipped": _spec("warning", "market_id skipped_count recorded_count"),
+    "position_refunded": _spec("info", "position_id agent_id market_id refund_amount"),
+    # why the market is refunded (cancelled, 50/50, delisted, undecided past the grace period)
+    "market_cancelled": _spec("info", "market_id positions_refunded", "reason"),
+    "check_resolutions_error": _spec("error", "error"),
+    # snapshots (a price fallback is a warning, a Gamma/CLOB disagreement is info)
+    "snapshots_taken": _spec("info", "snapshots positions_updated errors duration_ms"),
+    "take_snapshots_error": _spec("error", "error"),
+    "price_validation_anomaly": _spec(
+        "warning|info", "market_id polymarket_id snapshot_timestamp source status reason"
+    ),
+    # backup
+    "backup_created": _spec("info", "path duration_ms"),
+    "backup_error": _spec("error", "error"),
     # admin
     "admin_login_success": _spec("info", "ip"),
     "admin_login_failed": _spec("warning", "ip"),

@@ -74,3 +74,31 @@ class DecisionRun(Shape):
     total_errors: int
     duration_ms: int
     results: list[CohortDecisions]
+
+
+class ResolutionCheck(Shape):
+    """What check-resolutions did (§5.4); `errors` is a count (the messages are logged)."""
+
+    success: bool
+    markets_checked: int
+    markets_resolved: int  # cancelled (refunded) markets included
+    positions_settled: int  # refunded positions included
+    cohorts_completed: int
+    errors: int
+    duration_ms: int
+
+
+class SnapshotsTaken(Shape):
+    """What take-snapshots did (§5.5); `errors` is a count (per-agent failures are logged)."""
+
+    success: bool
+    snapshots_taken: int
+    positions_updated: int
+    errors: int
+    duration_ms: int
+
+
+class BackupCreated(Shape):
+    success: bool
+    backup_path: str
+    duration_ms: int
