@@ -7,6 +7,7 @@ fix print one line to stderr and exit with code 1; so does a run that ends FAILE
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -14,11 +15,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.console import JsonFlag, console, run_with_context, show
 from arenabrain.context import Context
-from arenabrain.credits import keys, pool, runs, strategies
+from arenabrain.credits import keys, pool, progress, rotation, runs, strategies
 from arenabrain.credits.schemas import (
     RunStatus,
     RunView,
@@ -26,6 +30,7 @@ from arenabrain.credits.schemas import (
     StrategyUpdate,
     StrategyView,
 )
+from arenabrain.credits.wallets import wallet_problem
 from arenabrain.errors import AppError
 
 T = TypeVar("T")
@@ -213,7 +218,9 @@ def delete_strategy_cmd(strategy_id: Id, json_out: JsonFlag = False) -> None:
         console.print(f"✅ Strategy {strategy_id} deleted{kind}.")
 
 
-def print_run(status: RunStatus, json_out: bool) -> None:
+def print_run(status: RunStatus, json_out: bool, *, audit: bool = True) -> None:
+    """The run's state, times, figures and error; then (`audit`) its phase audit log as a
+    table."""
     if json_out:
         show(status, True)
         return
@@ -227,21 +234,90 @@ def print_run(status: RunStatus, json_out: bool) -> None:
             ("Strategy", run.strategy_id),
             ("Started", f"{run.started_at:%Y-%m-%d %H:%M:%S}"),
             ("Finished", finished),
-            ("Claimed", f"{run.claimed_sol} SOL" if run.claimed_sol else None),
-            ("Swapped", f"${run.swapped_usdc} USDC" if run.swapped_usdc else None),
+            *progress.summary(status),
             ("Bridged", f"${run.bridged_usdc} USDC" if run.bridged_usdc else None),
             ("Bridging", f"skipped: {skipped}" if skipped else None),
             ("Funded", f"${run.funded_usdc} credits" if run.funded_usdc else None),
-            ("Allocated", f"${run.allocated_usd}" if run.allocated_usd else None),
-            ("Provisioned", f"{run.keys_provisioned} new keys" if run.keys_provisioned else None),
-            ("Updated", f"{run.keys_updated} keys" if run.keys_updated else None),
             ("Error", f"{run.error.code}: {run.error.detail}" if run.error else None),
             ("Failed in", run.error.failed_state if run.error else None),
         ]
     )
-    console.print(f"📋 Audit Log ({len(status.audit_log)} entries):")
+    if audit:
+        print_audit(status)
+
+
+def print_audit(status: RunStatus) -> None:
+    """The full phase audit log, oldest first, as a table (`--json` has every detail)."""
+    table = Table(title=f"📋 Audit Log ({len(status.audit_log)} entries)", title_justify="left")
+    for column in ("Time (UTC)", "Phase", "Action"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Details", overflow="fold")
     for entry in status.audit_log:
-        console.print(f"   {entry.timestamp:%Y-%m-%d %H:%M:%S} | {entry.phase} | {entry.action}")
+        details = dict(entry.details)
+        if entry.tx_signature:
+            details["txSignature"] = entry.tx_signature
+        table.add_row(
+            f"{entry.timestamp:%Y-%m-%d %H:%M:%S}", entry.phase, entry.action, brief(details)
+        )
+    # Piped or captured, a table is as wide as it needs to be, not the default 80 columns.
+    (console if console.is_terminal else Console(width=240)).print(table)
+
+
+def brief(details: dict[str, Any]) -> str:
+    """`key=value` for the scalar details; lists and objects by their size."""
+    parts = []
+    for key, value in details.items():
+        if key in ("fromPhase", "toPhase", "runId"):
+            continue  # the row says so already
+        if isinstance(value, list):
+            parts.append(f"{key}=[{len(value)}]")
+        elif isinstance(value, dict):
+            parts.append(f"{key}={{{', '.join(map(str, value))}}}")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+class Progress:
+    """Shows a run phase by phase: a Rich live table on a terminal, else plain lines (on
+    stderr with --json, so stdout stays one JSON document)."""
+
+    def __init__(self, json_out: bool, out: Console | None = None) -> None:
+        self.out = out or (Console(stderr=True) if json_out else console)
+        self.live: Live | None = None
+        if not json_out and self.out.is_terminal:
+            self.live = Live(console=self.out, auto_refresh=False, transient=False)
+        self.shown = 0
+
+    def __enter__(self) -> Progress:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def update(self, status: RunStatus) -> None:
+        if self.live is not None:
+            self.live.update(phase_table(status), refresh=True)
+            return
+        for line in progress.new_lines(status, self.shown):
+            self.out.print(line, highlight=False, markup=False)
+        self.shown = len(status.audit_log)
+
+
+STYLES = {"done": "green", "skipped": "yellow", "failed": "red", "running": "cyan"}
+
+
+def phase_table(status: RunStatus) -> Table:
+    table = Table(title=f"Run {status.run.run_id}: {status.run.state}", title_justify="left")
+    for column in ("Phase", "Status", "Detail"):
+        table.add_column(column, overflow="fold")
+    for row in progress.phase_rows(status):
+        style = STYLES.get(row.status, "dim")
+        table.add_row(row.phase, f"[{style}]{row.status}[/]", row.note)
+    return table
 
 
 @commands.command("run")
@@ -252,25 +328,36 @@ def run_cmd(
     resume: Annotated[str | None, typer.Option("--resume", help="Resume this FAILED run.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Start a pipeline run (--strategy) or resume a failed one (--resume)."""
+    """Start a pipeline run (--strategy) or resume a failed one (--resume), showing each phase
+    as it goes, then the run's summary. Exit code 1 unless the run ends COMPLETE."""
     if (strategy_id is None) == (resume is None):
         print("Error: pass exactly one of --strategy <id> or --resume <run-id>", file=sys.stderr)
         raise typer.Exit(1)
+    shown = Progress(json_out)
 
     async def job(ctx: Context) -> RunStatus:
-        view: RunView
+        known: list[str] = [resume] if resume is not None else []
+
+        def created(view: RunView) -> None:
+            known.append(view.run_id)
+
         if resume is not None:
-            view = await runs.resume_run(ctx, resume, "cli")
+            execution = runs.resume_run(ctx, resume, "cli")
         else:
             assert strategy_id is not None
-            view = await runs.start_run(ctx, strategy_id, "cli")
+            execution = runs.start_run(ctx, strategy_id, "cli", on_created=created)
+        task = asyncio.ensure_future(execution)
+        with shown:
+            async for status in progress.follow(ctx, task, lambda: known[0] if known else None):
+                shown.update(status)
+        view = await task  # a refusal (404, 409, 403, ...) is raised here
         return await runs.run_status(ctx, run_id=view.run_id)
 
     if not json_out:
         what = f"Resuming run {resume}" if resume else f"Starting pipeline run for {strategy_id}"
         console.print(f"{'🔄' if resume else '🚀'} {what}...")
     status = call(job)
-    print_run(status, json_out)
+    print_run(status, json_out, audit=False)
     if status.run.state != "COMPLETE":
         raise typer.Exit(1)
 
@@ -283,7 +370,7 @@ def status_cmd(
     ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """A run's state, timestamps, error and full phase audit log."""
+    """A run's state, timestamps, error and full phase audit log (a table)."""
     if (run_id is None) == (strategy_id is None):
         print("Error: pass exactly one of --run <id> or --strategy <id>", file=sys.stderr)
         raise typer.Exit(1)
@@ -371,3 +458,48 @@ def list_keys_cmd(
             for k in remote
         ]
         show(rows, False, title="🔑 OpenRouter keys")
+
+
+Wallet = Annotated[str, typer.Option("--wallet", help="The holder's wallet (base58).")]
+
+
+def checked_wallet(value: str) -> str:
+    problem = wallet_problem(value)
+    if problem:
+        print(f"Error: --wallet {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+    return value
+
+
+@commands.command("rotate-key")
+def rotate_key_cmd(wallet: Wallet, json_out: JsonFlag = False) -> None:
+    """Replace a holder's key with a new one (same remaining allowance, reset and expiry),
+    ready for the holder to collect; the old key is disabled, then deleted."""
+    checked_wallet(wallet)
+    result = call(lambda ctx: rotation.rotate_wallet(ctx, wallet, "cli"))
+    if json_out:
+        show(result, True)
+        return
+    console.print(f"🔄 Key rotated for {wallet}:")
+    expires = f"{result.expires_at:%Y-%m-%d %H:%M:%S}" if result.expires_at else "never"
+    print_fields(
+        [
+            ("Old key", result.old_hash),
+            ("New key", result.new_hash),
+            ("Limit", f"${result.spending_limit_usd}"),
+            ("Reset", result.limit_reset or "never"),
+            ("Expires", expires),
+            ("Next", "the holder collects the new key with a wallet signature"),
+        ]
+    )
+
+
+@commands.command("revoke-key")
+def revoke_key_cmd(wallet: Wallet, json_out: JsonFlag = False) -> None:
+    """Disable, then delete, a holder's key; the next run gives the wallet a new key."""
+    checked_wallet(wallet)
+    result = call(lambda ctx: rotation.revoke_wallet(ctx, wallet, "cli"))
+    if json_out:
+        show(result, True)
+        return
+    console.print(f"🗑️  Key {result.hash} of {wallet} revoked (disabled, then deleted).")
