@@ -102,7 +102,9 @@ async def test_the_tick_honours_the_minimum_interval_and_the_kill_switch(
 
 
 def test_jobs_are_registered() -> None:
-    assert {"credits-scheduled-runs", "credits-usage-poll"} <= set(registry.jobs)
+    assert {"credits-scheduled-runs", "credits-usage-poll", "credits-key-rotation"} <= set(
+        registry.jobs
+    )
 
 
 async def test_usage_poll_syncs_keys_and_marks_exhausted_and_expired(cctx, world, clock) -> None:

@@ -9,7 +9,8 @@ never started sooner than that after the previous one. Runs go through `runs.sta
 the kill switch, the daily cap and the run lock apply; the "already ran for this fire time"
 check lives in the database, so two schedulers (or an external cron) cannot double a run.
 
-A second job polls key usage every USAGE_POLL_INTERVAL_MIN."""
+A second job polls key usage every USAGE_POLL_INTERVAL_MIN; a third, daily, rotates the keys
+older than KEY_ROTATION_DAYS (`rotation.rotate_due`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from arenabrain.context import Context
-from arenabrain.credits import runs, strategies, usage
+from arenabrain.credits import rotation, runs, strategies, usage
 from arenabrain.credits.locks import RunInProgress
 from arenabrain.credits.models import Run
 from arenabrain.credits.policy import PolicyBlocked
@@ -100,3 +101,5 @@ async def run_scheduled(ctx: Context) -> dict[str, Any]:
 
 registry.cron("credits-scheduled-runs", "* * * * *", run_scheduled)
 registry.cron("credits-usage-poll", "* * * * *", usage.poll_usage_if_due)
+# Daily: rotate the keys older than KEY_ROTATION_DAYS, finish rotations a crash left.
+registry.cron("credits-key-rotation", "17 3 * * *", rotation.rotate_due)
