@@ -49,13 +49,15 @@ class NoSleep(list[float]):
         self.append(seconds)
 
 
-@pytest.fixture(autouse=True)
-def no_sleep(request: pytest.FixtureRequest) -> NoSleep:
+@pytest.fixture
+def no_sleep() -> NoSleep:
     """Retries in these tests record their delays instead of sleeping."""
-    sleeps = NoSleep()
-    if "ctx" in request.fixturenames:
-        request.getfixturevalue("ctx").extras["polymarket_sleep"] = sleeps
-    return sleeps
+    return NoSleep()
+
+
+@pytest.fixture
+def ctx_sleep(no_sleep: NoSleep) -> NoSleep:
+    return no_sleep  # the `ctx` fixture's sleep
 
 
 async def stored(ctx: Context) -> dict[str, Market]:
@@ -335,9 +337,12 @@ async def test_rate_limits_are_retried(ctx: Context, sandbox: Sandbox, no_sleep:
 # --- status refresh ---------------------------------------------------------------------------
 
 
-async def test_resolved_market_with_open_position_is_refreshed(
+async def test_a_decided_market_is_stored_closed_until_the_resolution_job_settles_it(
     ctx: Context, sandbox: Sandbox, clock: FrozenClock
 ) -> None:
+    """Runbook 6.4: markets are only marked resolved after settlement succeeds, so a sync that
+    reads Polymarket's decision stores the market closed (never open positions on a resolved
+    market, runbook 7.5)."""
     await markets.sync_markets(ctx)
     target = listed_markets(sandbox.world)[0]
     await open_position(ctx, (await stored(ctx))[target.id])
@@ -345,7 +350,7 @@ async def test_resolved_market_with_open_position_is_refreshed(
     clock.advance(minutes=5)
     await markets.sync_markets(ctx)
     row = (await stored(ctx))[target.id]
-    assert row.status == "resolved"
+    assert row.status == "closed"
     assert row.resolution_outcome is None  # the resolution job settles it
     assert row.current_price == 1.0
     assert sandbox.world.calls("gamma", "GET", f"/markets/{target.id}") == 1

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from arenabrain.arena import markets, pricing, resolution
 from arenabrain.arena.decisions import claims
@@ -315,6 +315,22 @@ async def test_multi_outcome_winner_is_found_by_label(world: World) -> None:
     await world.sound_books()
 
 
+async def test_a_market_flagged_resolved_without_an_outcome_is_checked_again(
+    world: World,
+) -> None:
+    """Reference §8.1: rows an older sync (or the anchor) left `resolved` with no outcome."""
+    market = world.binary[0]
+    await world.buy(world.agent(0), market, "YES", 100)
+    resolve_market(world.sandbox.world, market.polymarket_id, "Yes")
+    async with world.ctx.db.write() as session:
+        await session.execute(
+            update(Market).where(Market.id == market.id).values(status="resolved")
+        )
+    body = await check_resolutions(world.ctx)
+    assert (body["markets_checked"], body["markets_resolved"]) == (1, 1)
+    assert (await world.market(market.id)).resolution_outcome == "YES"
+
+
 async def test_a_winner_named_only_by_the_legacy_token_flag_settles(world: World) -> None:
     market = world.binary[0]
     await world.buy(world.agent(0), market, "NO", 100)
@@ -376,7 +392,7 @@ async def test_resolved_without_a_winner_is_deferred_then_refunded(world: World)
     flag_resolved(world.sandbox.world, market.polymarket_id)
     body = await world.check()
     stored = await world.market(market.id)
-    assert (stored.status, stored.resolution_outcome) == ("resolved", None)  # sync's flag
+    assert (stored.status, stored.resolution_outcome) == ("closed", None)
     assert (body["markets_checked"], body["markets_resolved"], body["errors"]) == (1, 0, 1)
     [unknown] = await world.events("resolution_unknown_winner")
     assert unknown["severity"] == "warning" and unknown["fallback_outcome"] == "deferred"
@@ -422,8 +438,8 @@ async def test_a_failed_settlement_leaves_the_market_closed_and_a_rerun_finishes
     resolve_market(world.sandbox.world, market.polymarket_id, "Yes")
     body = await world.check()
     assert (body["markets_resolved"], body["positions_settled"], body["errors"]) == (0, 2, 1)
-    assert (await world.market(market.id)).status == "resolved"  # sync saw decisive prices
-    assert (await world.market(market.id)).resolution_outcome is None  # but nothing settled it
+    stored = await world.market(market.id)
+    assert (stored.status, stored.resolution_outcome) == ("closed", None)
     statuses = {pid: p.status for pid, p in (await world.positions(market.id)).items()}
     assert statuses == {ids[0]: "settled", broken: "open", ids[2]: "settled"}
     [partial] = await world.events("market_resolution_partial_failure")
@@ -479,7 +495,6 @@ async def test_a_gamma_failure_is_counted_and_changes_nothing(world: World) -> N
     inject_failure(
         world.sandbox.world, "gamma", f"/markets/{market.polymarket_id}", status=503, times=3
     )
-    world.ctx.extras["polymarket_sleep"] = _no_sleep
     body = await check_resolutions(world.ctx)
     assert (body["markets_checked"], body["markets_resolved"], body["errors"]) == (1, 0, 1)
     assert {p.status for p in (await world.positions(market.id)).values()} == {"open"}

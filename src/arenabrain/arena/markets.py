@@ -7,7 +7,9 @@ Stored shapes (what readers of `markets` may rely on):
 - `clob_token_ids` is a JSON array: `[YES token, NO token]` for binary markets (whatever order
   Gamma listed them in), aligned with `outcomes` otherwise. `token_map` reads it back.
 - Sync never erases: every column is `COALESCE(new, old)`, and a market the resolution job has
-  settled (`resolved` with an outcome) stays resolved."""
+  settled (`resolved` with an outcome) stays resolved.
+- Sync stores `active` or `closed` only: `resolved` is written by the resolution job, after
+  settlement."""
 
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ from arenabrain.clients.polymarket import (
     MalformedMarket,
     PolymarketClient,
     PolymarketError,
-    polymarket_client,
 )
 from arenabrain.context import Context
 from arenabrain.db.timestamps import to_text
@@ -141,13 +142,20 @@ def _row_values(market: GammaMarket, close_date: Any) -> tuple[Any, ...]:
         market.market_type,
         outcomes,
         close_date,
-        market.status,
+        synced_status(market),
         current_price,
         current_prices,
         stored_token_ids(market),
         market.volume,
         market.liquidity,
     )
+
+
+def synced_status(market: GammaMarket) -> str:
+    """The status a sync stores: `active` or `closed`. A market Polymarket has decided is
+    stored `closed` too: only the resolution job marks a market `resolved`, once every position
+    on it has settled (runbook 6.4), so an open position never sits on a resolved market."""
+    return "active" if market.status == "active" else "closed"
 
 
 Rows = list[tuple[Any, ...]]
@@ -475,7 +483,7 @@ async def sync_markets(ctx: Context) -> dict[str, Any]:
     """Fetch the top Polymarket markets and upsert them; refresh the ones that matter."""
     started = time.perf_counter()
     now = ctx.clock.now()
-    client = polymarket_client(ctx)
+    client = ctx.clients.polymarket
     try:
         top = await client.gamma.top_markets(ctx.settings.top_markets_count)
         errors = [str(skipped) for skipped in top.skipped]
