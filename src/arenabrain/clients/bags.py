@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.upstream_errors import error_message, json_body, send, status_error
+from arenabrain.clients.errors import UpstreamError, error_message, json_body, send, status_error
 from arenabrain.clock import Clock
 
 UPSTREAM = "bags"

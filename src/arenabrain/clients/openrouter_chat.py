@@ -8,8 +8,6 @@ malformed-output retry, which the engine makes with a new prompt."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -17,6 +15,9 @@ from typing import Any
 
 import httpx
 
+from arenabrain.clients.errors import UpstreamError, error_message, json_body, send, status_error
+
+UPSTREAM = "openrouter"
 CHAT_PATH = "chat/completions"
 TEMPERATURE = 0
 MAX_TOKENS = 16000
@@ -28,13 +29,25 @@ APP_TITLE = "Forecaster Arena"
 PER_MILLION = Decimal(1_000_000)
 
 
-class OpenRouterChatError(Exception):
-    """A chat completion that produced no usable text, with the status when there was one."""
+class OpenRouterChatError(UpstreamError):
+    """A chat completion that produced no usable text, with the status when there was one.
+    It reads as its reason alone (the decision's stored error message)."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
+    def __str__(self) -> str:
+        return self.reason
+
+    @classmethod
+    def timeout_reason(cls, label: str, deadline: float | None) -> str:
+        after = "" if deadline is None else f" after {int(deadline * 1000)}ms"
+        return f"OpenRouter request timed out{after}"
+
+    @classmethod
+    def failure_reason(cls, label: str, exc: httpx.RequestError) -> str:
+        return f"OpenRouter request failed: {type(exc).__name__}: {exc}"
+
+    @classmethod
+    def status_reason(cls, label: str, response: httpx.Response, detail: str) -> str:
+        return f"OpenRouter API error: {response.status_code} {detail}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ async def complete(
 ) -> ChatResult:
     """Ask `model` once; return its text, tokens, latency and cost, or raise the one error."""
     if not api_key:
-        raise OpenRouterChatError("OPENROUTER_API_KEY not configured")
+        raise OpenRouterChatError(UPSTREAM, "OPENROUTER_API_KEY not configured")
     headers = {
         "Authorization": f"Bearer {api_key}",
         "Content-Type": "application/json",
@@ -97,43 +110,34 @@ async def complete(
         "X-Title": APP_TITLE,
     }
     started = time.perf_counter()  # a duration, not a date: the monotonic clock is right here
-    try:
-        async with asyncio.timeout(time_limit):
-            response = await http.post(
-                CHAT_PATH,
-                json=request_body(model, system, user),
-                headers=headers,
-                timeout=httpx.Timeout(time_limit),
-            )
-    except (TimeoutError, httpx.TimeoutException):
-        raise OpenRouterChatError(
-            f"OpenRouter request timed out after {int(time_limit * 1000)}ms"
-        ) from None
-    except httpx.HTTPError as exc:
-        raise OpenRouterChatError(
-            f"OpenRouter request failed: {type(exc).__name__}: {exc}"
-        ) from None
+    response = await send(
+        http,
+        UPSTREAM,
+        "POST",
+        CHAT_PATH,
+        error=OpenRouterChatError,
+        deadline=time_limit,
+        json=request_body(model, system, user),
+        headers=headers,
+    )
     latency_ms = int((time.perf_counter() - started) * 1000)
     return _result(response, model, prices, latency_ms)
 
 
 def _result(response: httpx.Response, model: str, prices: Prices, latency_ms: int) -> ChatResult:
-    body = _json(response)
+    body = json_body(response)
     if response.status_code >= 400:
-        detail = _error_message(body) or response.reason_phrase or "error"
-        raise OpenRouterChatError(
-            f"OpenRouter API error: {response.status_code} {detail}", response.status_code
-        )
+        raise status_error(UPSTREAM, CHAT_PATH, response, body, error=OpenRouterChatError)
     if not isinstance(body, dict):
-        raise OpenRouterChatError("OpenRouter response was not a JSON object", response.status_code)
+        raise _failed("OpenRouter response was not a JSON object", response)
     if body.get("error"):
         code = body["error"].get("code") if isinstance(body["error"], dict) else None
-        reason = _error_message(body) or "Unknown OpenRouter error"
+        reason = error_message(body) or "Unknown OpenRouter error"
         suffix = f" (code {code})" if code is not None else ""
-        raise OpenRouterChatError(f"OpenRouter error: {reason}{suffix}", response.status_code)
+        raise _failed(f"OpenRouter error: {reason}{suffix}", response)
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise OpenRouterChatError("No choices in OpenRouter response", response.status_code)
+        raise _failed("No choices in OpenRouter response", response)
     choice = choices[0]
     message: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
     finish_reason = str(choice.get("finish_reason") or "unknown")
@@ -143,12 +147,12 @@ def _result(response: httpx.Response, model: str, prices: Prices, latency_ms: in
         text = reasoning if message.get("content") is None else text
     if not text.strip():
         if reasoning.strip() and finish_reason == "length":
-            raise OpenRouterChatError(
+            raise _failed(
                 "Model exhausted tokens on reasoning before producing output. "
                 "Consider increasing max_tokens for thinking models.",
-                response.status_code,
+                response,
             )
-        raise OpenRouterChatError("No content in OpenRouter response", response.status_code)
+        raise _failed("No content in OpenRouter response", response)
     usage: dict[str, Any] = body["usage"] if isinstance(body.get("usage"), dict) else {}
     prompt_tokens = _count(usage.get("prompt_tokens"))
     completion_tokens = _count(usage.get("completion_tokens"))
@@ -167,21 +171,9 @@ def _result(response: httpx.Response, model: str, prices: Prices, latency_ms: in
     )
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _error_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str) and error:
-            return error
-    return None
+def _failed(reason: str, response: httpx.Response) -> OpenRouterChatError:
+    """A 2xx answer that carries no usable text (a retry of the same prompt would not help)."""
+    return OpenRouterChatError(UPSTREAM, reason, status=response.status_code)
 
 
 def _content(value: Any) -> str:

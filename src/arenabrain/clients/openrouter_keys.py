@@ -15,8 +15,7 @@ from typing import Any
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.upstream_errors import json_body, send, status_error
+from arenabrain.clients.errors import UpstreamError, json_body, send, status_error
 
 UPSTREAM = "openrouter"
 PAGE_SIZE = 100

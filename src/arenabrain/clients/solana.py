@@ -31,8 +31,7 @@ from typing import Any, Literal
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.upstream_errors import json_body, send, status_error
+from arenabrain.clients.errors import UpstreamError, json_body, send, status_error
 
 UPSTREAM = "solana"
 COMMITMENT = "confirmed"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arenabrain.clients.polymarket.parsing import to_number, to_price
-from arenabrain.clients.polymarket.transport import PolymarketError, Transport, decode
+from arenabrain.clients.polymarket.transport import UPSTREAM, PolymarketError, Transport, decode
 
 BATCH_MIDPOINTS = 500  # the CLOB's maximum number of tokens per POST /midpoints
 CLOB_TIMEOUT_SECONDS = 10.0
@@ -52,7 +52,7 @@ def parse_book(token_id: str, raw: Any) -> OrderBook:
     """A CLOB `/book` body. Bids arrive ascending and asks descending; both are re-sorted best
     first so no caller depends on the wire order."""
     if not isinstance(raw, Mapping):
-        raise PolymarketError(f"CLOB book for {token_id} is not an object")
+        raise PolymarketError(UPSTREAM, f"CLOB book for {token_id} is not an object")
 
     def levels(name: str) -> list[BookLevel]:
         found = raw.get(name)

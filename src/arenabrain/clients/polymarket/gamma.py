@@ -25,7 +25,7 @@ from arenabrain.clients.polymarket.parsing import (
     to_number,
     to_price,
 )
-from arenabrain.clients.polymarket.transport import PolymarketError, Transport, decode
+from arenabrain.clients.polymarket.transport import UPSTREAM, PolymarketError, Transport, decode
 
 GAMMA_PAGE = 500  # the largest page Gamma serves for /markets and /events
 MIN_EVENTS_PAGE = 50
@@ -366,8 +366,11 @@ class GammaClient:
         except PolymarketError as exc:
             if exc.timed_out:
                 raise PolymarketError(
+                    UPSTREAM,
                     f"Polymarket API timeout after {int(MARKET_TIMEOUT_SECONDS * 1000)}ms "
-                    f"for market {polymarket_id}"
+                    f"for market {polymarket_id}",
+                    transient=True,
+                    timed_out=True,
                 ) from exc
             raise
         if response.status_code == 404:

@@ -1,6 +1,7 @@
 """How every Polymarket call is made: JSON over httpx, with bounded retries on 429, 5xx and
 transport errors (exponential backoff, honouring `Retry-After`; the sleep is injectable so
-tests never wait), and one error type for whatever still fails."""
+tests never wait), failing with `PolymarketError` (the shared `UpstreamError` mapping in the
+anchor's words)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,36 @@ from typing import Any
 
 import httpx
 
-from arenabrain.clients.polymarket.parsing import to_number
+from arenabrain.clients.errors import UpstreamError, send, status_error
 
+UPSTREAM = "polymarket"
 LIST_TIMEOUT_SECONDS = 30.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class PolymarketError(Exception):
-    """A Polymarket call failed: `status` is the HTTP status (None for transport errors)."""
+class PolymarketError(UpstreamError):
+    """A Polymarket call (Gamma or the CLOB) failed, in the anchor's words: it reads as its
+    reason alone, which names Polymarket."""
 
-    def __init__(self, message: str, status: int | None = None, *, timed_out: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.timed_out = timed_out
+    def __str__(self) -> str:
+        return self.reason
+
+    @classmethod
+    def transient_status(cls, status: int) -> bool:
+        return status == 429 or status >= 500
+
+    @classmethod
+    def timeout_reason(cls, label: str, deadline: float | None) -> str:
+        return f"Polymarket request timed out: {label}"
+
+    @classmethod
+    def failure_reason(cls, label: str, exc: httpx.RequestError) -> str:
+        return f"Polymarket request failed: {exc}"
+
+    @classmethod
+    def status_reason(cls, label: str, response: httpx.Response, detail: str) -> str:
+        return f"Polymarket API error: {response.status_code} {response.reason_phrase}".rstrip()
 
 
 class Transport:
@@ -71,45 +88,44 @@ class Transport:
         """One call with bounded retries on 429, 5xx and transport errors; any other non-2xx
         status that is not in `allow` raises `PolymarketError`."""
         limit = attempts or self.max_attempts
-        headers = {"Accept": "application/json"}
         for attempt in range(1, limit + 1):
             try:
-                response = await self.http.request(
-                    method, path, params=params, json=json, headers=headers, timeout=time_limit
-                )
-            except httpx.TimeoutException as exc:
-                if attempt == limit:
-                    raise PolymarketError(
-                        f"Polymarket request timed out: {method} /{path}", timed_out=True
-                    ) from exc
-                await self.sleep(self._delay(attempt, None))
-                continue
-            except httpx.TransportError as exc:
-                if attempt == limit:
-                    raise PolymarketError(f"Polymarket request failed: {exc}") from exc
-                await self.sleep(self._delay(attempt, None))
-                continue
-            status = response.status_code
-            if status == 429 or status >= 500:
-                if attempt == limit:
-                    raise PolymarketError(status_message(response), status)
-                await self.sleep(self._delay(attempt, response))
-                continue
-            if status >= 400 and status not in allow:
-                raise PolymarketError(status_message(response), status)
-            return response
+                return await self._once(method, path, params, json, time_limit, allow)
+            except PolymarketError as exc:
+                if not exc.transient or attempt == limit:
+                    raise
+                await self.sleep(self._delay(attempt, exc.retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
-        if response is not None:
-            after = to_number(response.headers.get("retry-after"))
-            if after is not None and after >= 0:
-                return min(after, self.max_delay_seconds)
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        time_limit: float,
+        allow: tuple[int, ...],
+    ) -> httpx.Response:
+        response = await send(
+            self.http,
+            UPSTREAM,
+            method,
+            path,
+            label=f"{method} /{path}",
+            error=PolymarketError,
+            params=params,
+            json=json,
+            headers={"Accept": "application/json"},
+            timeout=time_limit,
+        )
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise status_error(UPSTREAM, path, response, None, error=PolymarketError)
+        return response
+
+    def _delay(self, attempt: int, after: float | None) -> float:
+        if after is not None:
+            return min(after, self.max_delay_seconds)
         return float(min(self.backoff_seconds * 2 ** (attempt - 1), self.max_delay_seconds))
-
-
-def status_message(response: httpx.Response) -> str:
-    return f"Polymarket API error: {response.status_code} {response.reason_phrase}".rstrip()
 
 
 def decode(response: httpx.Response) -> Any:
@@ -117,6 +133,7 @@ def decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise PolymarketError(
+            UPSTREAM,
             f"Polymarket answered {response.status_code} with a body that is not JSON",
             response.status_code,
         ) from exc
