@@ -421,6 +421,24 @@ async def test_a_delisted_market_is_an_error_until_the_grace_period_then_refunde
     assert await world.cash(world.agent(0)) == pytest.approx(10000, abs=1e-6)
 
 
+async def test_a_market_delisted_before_a_sync_saw_it_close_is_still_refunded(
+    world: World,
+) -> None:
+    """Gamma answers 404 before any sync stored the market as closed: it stays `active`
+    locally, past its close date, and must not hold its positions open forever."""
+    market = world.binary[0]
+    await world.buy(world.agent(0), market, "YES", 100)
+    remove_market(world.sandbox.world, market.polymarket_id)
+    end = polymarket_state(world.sandbox.world).markets[market.polymarket_id].end_date
+    world.clock.set(end + timedelta(days=1))
+    body = await world.check()
+    assert body["errors"] >= 1 and (await world.market(market.id)).status == "active"
+    world.clock.set(end + timedelta(days=14))
+    await world.check()
+    assert (await world.market(market.id)).resolution_outcome == "CANCELLED"
+    assert await world.cash(world.agent(0)) == pytest.approx(10000, abs=1e-6)
+
+
 async def test_a_failed_settlement_leaves_the_market_closed_and_a_rerun_finishes_it(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

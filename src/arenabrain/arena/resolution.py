@@ -1,8 +1,8 @@
 """check-resolutions: settle the markets Polymarket has decided (reference §5.4, §8).
 
-Every market that is `closed` locally, or that sync flagged `resolved` without an outcome, is
-read again from Gamma (a few at a time) and given a verdict (`verdicts`). Then, one market
-after the other:
+Every market that is `closed` locally, that was left `resolved` without an outcome, or that is
+still `active` past its close date, is read again from Gamma (a few at a time) and given a
+verdict (`verdicts`). Then, one market after the other:
 
 - a winner: every open position on the market, in every cohort (archived ones included), is
   settled in its own unit of work (`execution.settlement`); only when none is left open is the
@@ -100,7 +100,7 @@ async def resolve_markets(ctx: Context) -> ResolutionRun:
     now = ctx.clock.now()
     grace = timedelta(days=ctx.settings.resolution_grace_days)
     async with ctx.db.read() as session:
-        candidates = await markets_to_check(session)
+        candidates = await markets_to_check(session, now)
     fetched = await _fetch_all(ctx, candidates)
     run = ResolutionRun()
     for market in candidates:
@@ -133,14 +133,17 @@ async def resolve_markets(ctx: Context) -> ResolutionRun:
     return run
 
 
-async def markets_to_check(session: AsyncSession) -> list[MarketRef]:
-    """Closed markets and markets flagged resolved without an outcome, latest close first."""
+async def markets_to_check(session: AsyncSession, now: datetime) -> list[MarketRef]:
+    """Closed markets, markets flagged resolved without an outcome, and active markets past
+    their close date (Gamma stopped answering for them before a sync saw them close: without
+    this they would hold their positions open forever), latest close first."""
     rows = await session.execute(
         select(Market.id, Market.polymarket_id, Market.question, Market.close_date)
         .where(
             or_(
                 Market.status == "closed",
                 (Market.status == "resolved") & Market.resolution_outcome.is_(None),
+                (Market.status == "active") & (Market.close_date < now),
             )
         )
         .order_by(Market.close_date.desc(), Market.id)

@@ -208,9 +208,15 @@ def polymarket_state(world: World) -> PolymarketWorld:
 
 
 def configure_markets(
-    world: World, count: int, *, event_share: float = 0.3, multi_share: float = 0.1
+    world: World,
+    count: int,
+    *,
+    event_share: float = 0.3,
+    multi_share: float = 0.1,
+    horizon_days: int = 365,
 ) -> PolymarketWorld:
-    """(Re)generate `count` markets from the world's seed and the world's current time."""
+    """(Re)generate `count` markets from the world's seed and the world's current time, ending
+    within `horizon_days` (at least three days out)."""
     rng = random.Random(f"{world.seed}:polymarket:{count}")
     now = world.clock.now()
     state = PolymarketWorld()
@@ -220,10 +226,12 @@ def configure_markets(
         if rng.random() < event_share and count - number >= 2:
             event_number += 1
             size = min(rng.randint(2, 5), count - number)
-            _make_event(state, rng, now, event_number, number, size)
+            _make_event(state, rng, now, event_number, number, size, horizon_days)
             number += size
             continue
-        market = _make_market(rng, now, number, multi=rng.random() < multi_share)
+        market = _make_market(
+            rng, now, number, multi=rng.random() < multi_share, horizon_days=horizon_days
+        )
         state.markets[market.id] = market
         number += 1
     # One binary market lists its outcomes as ["No", "Yes"]: consumers must map by label.
@@ -287,8 +295,11 @@ def _make_market(
     question: str | None = None,
     category: str | None = None,
     end: datetime | None = None,
+    horizon_days: int = 365,
 ) -> SimMarket:
-    end = end or (now + timedelta(days=rng.randint(3, 365), hours=rng.choice((0, 12, 18))))
+    if end is None:  # (no draw at all for an event's sub-market: the sequence stays the same)
+        days = rng.randint(3, max(3, horizon_days))
+        end = now + timedelta(days=days, hours=rng.choice((0, 12, 18)))
     topic, text = _question(rng, now, end)
     if multi:
         outcomes = rng.sample(TEAMS, rng.randint(2, 4))
@@ -319,9 +330,15 @@ def _make_market(
 
 
 def _make_event(
-    state: PolymarketWorld, rng: random.Random, now: datetime, number: int, first: int, size: int
+    state: PolymarketWorld,
+    rng: random.Random,
+    now: datetime,
+    number: int,
+    first: int,
+    size: int,
+    horizon_days: int = 365,
 ) -> None:
-    end = now + timedelta(days=rng.randint(14, 300))
+    end = now + timedelta(days=rng.randint(min(14, horizon_days), min(300, horizon_days)))
     title = f"{rng.choice(('Award', 'Cup', 'Prize', 'Race'))} {end.year} winner #{number}"
     event_id = str(20000 + number)
     slug = _slug(title, number)
