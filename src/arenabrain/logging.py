@@ -131,5 +131,10 @@ def configure_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def is_enabled(level: str) -> bool:
+    """Whether a line at `level` would be written, so callers can skip building it."""
+    return LEVELS[level] >= _current_level
+
+
 def get_logger(**bound: Any) -> Any:
     return structlog.get_logger().bind(**bound) if bound else structlog.get_logger()

@@ -863,3 +863,137 @@ async def test_the_read_models_answer_the_same_on_postgresql(pg_ctx: Context) ->
     assert page["equity_curves"][CLAUDE] == [{"date": "2026-02-26 00:00:00", "value": 10002.0}]
     model = await read_models.get_model(pg_ctx, CLAUDE)
     assert model["win_rate"] == pytest.approx(0.6)
+
+
+# --- every public page through the answer cache ---------------------------------------------
+
+
+def commit_elsewhere(db_path: Any, sql: str, *params: Any) -> None:
+    """A write through a connection of another process (what the service's cache cannot see
+    coming): the next answer must show it."""
+    other = sqlite3.connect(db_path)
+    other.execute(sql, params)
+    other.commit()
+    other.close()
+
+
+async def test_detail_pages_are_never_older_than_the_last_committed_write(
+    decided: httpx.AsyncClient, db_path: Any
+) -> None:
+    async with ctx_of(decided).db.read() as session:
+        traded = (
+            await session.execute(
+                select(Decision.id, Decision.cohort_id, Trade.market_id, Agent.family_id)
+                .join(Trade, Trade.decision_id == Decision.id)
+                .join(Agent, Agent.id == Decision.agent_id)
+                .order_by(Decision.id)
+                .limit(1)
+            )
+        ).one()
+    decision, cohort, market, family = traded
+    pages = {
+        "market": f"/api/markets/{market}",
+        "cohort": f"/api/cohorts/{cohort}",
+        "model": f"/api/models/{family}",
+        "cohort-model": f"/api/cohorts/{cohort}/models/{family}",
+        "decision": f"/api/decisions/{decision}",
+    }
+    first = {name: (await decided.get(path)).json() for name, path in pages.items()}
+    for name, path in pages.items():  # served again from the cache, unchanged
+        assert (await decided.get(path)).json() == first[name], name
+
+    commit_elsewhere(db_path, "UPDATE markets SET question = 'Renamed?' WHERE id = ?", market)
+    assert (await decided.get(pages["market"])).json()["market"]["question"] == "Renamed?"
+    commit_elsewhere(db_path, "UPDATE decisions SET reasoning = 'Rewritten' WHERE id = ?", decision)
+    assert (await decided.get(pages["decision"])).json()["decision"]["reasoning"] == "Rewritten"
+
+    async with ctx_of(decided).db.write() as session:  # through the service's own engine
+        await session.execute(
+            update(Agent)
+            .where(Agent.cohort_id == cohort, Agent.family_id == family)
+            .values(cash_balance=Agent.cash_balance + 1000)
+        )
+    cohort_page = (await decided.get(pages["cohort"])).json()
+    before = next(a for a in first["cohort"]["agents"] if a["family_id"] == family)
+    after = next(a for a in cohort_page["agents"] if a["family_id"] == family)
+    assert after["total_value"] == pytest.approx(before["total_value"] + 1000)
+    model_page = (await decided.get(pages["model"])).json()
+    assert model_page != first["model"]
+    cohort_model = (await decided.get(pages["cohort-model"])).json()
+    assert cohort_model["agent"]["cash_balance"] == pytest.approx(
+        first["cohort-model"]["agent"]["cash_balance"] + 1000
+    )
+
+
+async def test_cached_cohort_pages_move_to_the_next_week_at_midnight_without_a_write(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    ids = await start(client)
+    clock.set(SUNDAY + timedelta(days=6, hours=23))
+    cohort_path = f"/api/cohorts/{ids['cohort']}"
+    model_path = f"/api/cohorts/{ids['cohort']}/models/{CLAUDE}"
+    assert (await client.get(cohort_path)).json()["stats"]["week_number"] == 1
+    assert (await client.get(model_path)).json()["cohort"]["current_week"] == 1
+    clock.set(SUNDAY + timedelta(days=7))
+    assert (await client.get(cohort_path)).json()["stats"]["week_number"] == 2
+    assert (await client.get(model_path)).json()["cohort"]["current_week"] == 2
+
+
+async def test_arena_health_sees_an_integrity_problem_committed_after_its_last_answer(
+    client: httpx.AsyncClient, db_path: Any
+) -> None:
+    ids = await start(client)
+    assert (await client.get("/api/health")).json()["checks"]["data_integrity"] == {"status": "ok"}
+    await add_market(ctx_of(client), "m1")
+    commit_elsewhere(db_path, "DELETE FROM agents WHERE id = ?", "none")  # moves the version only
+    assert (await client.get("/api/health")).status_code == 200
+    await bet(ctx_of(client), ids[CLAUDE], ("m1", "YES", 0.5, 0.6))
+    # Foreign keys are off on this connection, as they are for any careless tool.
+    commit_elsewhere(
+        db_path, "UPDATE positions SET agent_id = 'gone' WHERE agent_id = ?", ids[CLAUDE]
+    )
+    response = await client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["data_integrity"] == {
+        "status": "error",
+        "message": "Integrity issues detected",
+    }
+
+
+async def test_readers_in_a_loop_never_block_a_writer_or_see_a_locked_database(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = await start(client)
+    ctx = ctx_of(client)
+    stop = asyncio.Event()
+    statuses: list[int] = []
+
+    async def read_loop(path: str) -> None:
+        while not stop.is_set():
+            response = await client.get(path)
+            statuses.append(response.status_code)
+            assert "database is locked" not in response.text
+
+    readers = [
+        asyncio.create_task(read_loop(path))
+        for path in (
+            "/api/leaderboard",
+            f"/api/cohorts/{ids['cohort']}",
+            "/api/markets?limit=50",
+            "/api/health",
+        )
+    ]
+    try:
+        for step in range(20):
+            async with ctx.db.write() as session:
+                await session.execute(
+                    update(Agent).where(Agent.id == ids[GPT]).values(cash_balance=10000 + step)
+                )
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+    assert statuses and set(statuses) == {200}
+    latest = (await client.get("/api/leaderboard")).json()
+    gpt = next(r for r in latest["leaderboard"] if r.get("family_id") == GPT)
+    assert gpt["total_pnl"] == 19.0

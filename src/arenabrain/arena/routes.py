@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -78,6 +79,7 @@ from arenabrain.arena.schemas.pages import (
     RecentDecisionsPage,
     RecentDecisionsQuery,
 )
+from arenabrain.context import Context
 from arenabrain.errors import AppError
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
 from arenabrain.web.errors import ANSWERED, error_response
@@ -194,28 +196,52 @@ async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep
 
 
 @router.get("/api/markets/{market_id}", response_model=MarketPage)
-async def market_route(market_id: str, ctx: ContextDep) -> dict[str, Any]:
+async def market_route(market_id: str, ctx: ContextDep) -> Response:
     """One market with its open positions, recent trades and Brier scores."""
-    return await read_models.get_market(ctx, market_id)
+    body, _ = await cached_json(
+        ctx, ("market", market_id), MarketPage, lambda: read_models.get_market(ctx, market_id)
+    )
+    return json_answer(body)
+
+
+def utc_day(ctx: Context) -> date:
+    """Part of the key of a page that shows a cohort's week: the week is a whole number of days
+    since the cohort's start (a UTC midnight), so it can move only when the UTC day does."""
+    return ctx.clock.now().astimezone(UTC).date()
 
 
 @router.get("/api/cohorts/{cohort_id}", response_model=CohortPage)
-async def cohort_route(cohort_id: str, ctx: ContextDep) -> dict[str, Any]:
+async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
     """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
-    return await read_models.get_cohort(ctx, cohort_id)
+    body, _ = await cached_json(
+        ctx,
+        ("cohort", cohort_id, utc_day(ctx)),
+        CohortPage,
+        lambda: read_models.get_cohort(ctx, cohort_id),
+    )
+    return json_answer(body)
 
 
 @router.get("/api/cohorts/{cohort_id}/models/{model_key}", response_model=CohortModelPage)
-async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> dict[str, Any]:
+async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> Response:
     """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
     positions, history and trades."""
-    return await read_models.get_cohort_model(ctx, cohort_id, model_key)
+    body, _ = await cached_json(
+        ctx,
+        ("cohort-model", cohort_id, model_key, utc_day(ctx)),
+        CohortModelPage,
+        lambda: read_models.get_cohort_model(ctx, cohort_id, model_key),
+    )
+    return json_answer(body)
 
 
 @router.get("/api/models/{model_id}", response_model=ModelPage)
-async def model_route(model_id: str, ctx: ContextDep) -> dict[str, Any]:
+async def model_route(model_id: str, ctx: ContextDep) -> Response:
     """One model family (by slug, id or legacy id) across its cohorts."""
-    return await read_models.get_model(ctx, model_id)
+    body, _ = await cached_json(
+        ctx, ("model", model_id), ModelPage, lambda: read_models.get_model(ctx, model_id)
+    )
+    return json_answer(body)
 
 
 # The anchor's cache headers for what browsers may keep; the service itself never serves an
@@ -287,9 +313,15 @@ async def recent_decisions_route(
 @router.get("/api/decisions/{decision_id}", response_model=DecisionPage)
 async def decision_route(
     decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
-) -> dict[str, Any]:
+) -> Response:
     """One decision and its trades (never its prompts, raw answer or cost)."""
-    return await read_models.get_decision(ctx, decision_id)
+    body, _ = await cached_json(
+        ctx,
+        ("decision", decision_id),
+        DecisionPage,
+        lambda: read_models.get_decision(ctx, decision_id),
+    )
+    return json_answer(body)
 
 
 # --- admin: benchmark control plane -----------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arenabrain.logging import get_logger
+from arenabrain.logging import get_logger, is_enabled
 
 
 class AccessLogMiddleware:
@@ -17,7 +17,8 @@ class AccessLogMiddleware:
         self.log = get_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Below the configured level the line is never built: no wrapper, no timing.
+        if scope["type"] != "http" or not is_enabled("info"):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -32,7 +32,8 @@ ADMIN_SESSION_SECONDS = 7 * 24 * 3600
 RATE_MESSAGE = "Too many requests. Please try again later."
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hand-off per request.
     ctx: Context = request.app.state.ctx
     return ctx
 

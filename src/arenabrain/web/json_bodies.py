@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arenabrain.web.errors import error_body
+from arenabrain.web.request_body import may_have_body
 
 MAX_JSON_DEPTH = 32
 MAX_INTEGER_DIGITS = 100  # far beyond any id, count or amount; Python reads at most 4300
@@ -105,8 +106,10 @@ class JsonBodyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or Headers(scope=scope).get("content-type", "").startswith(
-            FORM_TYPES
+        if (
+            scope["type"] != "http"
+            or not may_have_body(scope)
+            or Headers(scope=scope).get("content-type", "").startswith(FORM_TYPES)
         ):
             await self.app(scope, receive, send)
             return
