@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from arenabrain.clients.errors import UpstreamError as UpstreamError
+from arenabrain.clients.retry import RetryPolicy
 from arenabrain.context import Context
 from arenabrain.credits import breakers
 from arenabrain.credits.breakers import Breakers
 from arenabrain.credits.ports import BagsPort, HoldersPort, KeysPort, SignerPort, SolanaPort
-from arenabrain.credits.retry import RetryPolicy
 
 T = TypeVar("T")
 CLIENTS = "credit_clients"  # the key `clients.credits_wiring` memoises under

@@ -1,17 +1,19 @@
 """How every Polymarket call is made: JSON over httpx, with bounded retries on 429, 5xx and
-transport errors (exponential backoff, honouring `Retry-After`; the sleep is injectable so
-tests never wait), failing with `PolymarketError` (the shared `UpstreamError` mapping in the
-anchor's words)."""
+transport errors (the shared `RetryPolicy`: exponential backoff, honouring `Retry-After`; the
+sleep is injectable so tests never wait), failing with `PolymarketError` (the shared
+`UpstreamError` mapping in the anchor's words)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from arenabrain.clients.errors import UpstreamError, send, status_error
+from arenabrain.clients.retry import RetryPolicy
 
 UPSTREAM = "polymarket"
 LIST_TIMEOUT_SECONDS = 30.0
@@ -43,23 +45,25 @@ class PolymarketError(UpstreamError):
         return f"Polymarket API error: {response.status_code} {response.reason_phrase}".rstrip()
 
 
+def retry_policy(sleep: Sleep = asyncio.sleep) -> RetryPolicy:
+    """Polymarket's retries: 3 attempts, 0.5 s doubling up to 10 s without jitter, or the
+    server's `Retry-After` (capped the same way) when it sends one."""
+    return RetryPolicy(
+        attempts=3,
+        base_seconds=0.5,
+        cap_seconds=10.0,
+        jitter=False,
+        honour_retry_after=True,
+        sleep=sleep,
+    )
+
+
 class Transport:
     """One upstream (Gamma or the CLOB) over an httpx client whose base URL has no path prefix."""
 
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        max_attempts: int = 3,
-        backoff_seconds: float = 0.5,
-        max_delay_seconds: float = 10.0,
-    ) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, retry: RetryPolicy | None = None) -> None:
         self.http = http
-        self.sleep = sleep
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_seconds = backoff_seconds
-        self.max_delay_seconds = max_delay_seconds
+        self.retry = retry or retry_policy()
 
     async def json(
         self,
@@ -87,15 +91,11 @@ class Transport:
     ) -> httpx.Response:
         """One call with bounded retries on 429, 5xx and transport errors; any other non-2xx
         status that is not in `allow` raises `PolymarketError`."""
-        limit = attempts or self.max_attempts
-        for attempt in range(1, limit + 1):
-            try:
-                return await self._once(method, path, params, json, time_limit, allow)
-            except PolymarketError as exc:
-                if not exc.transient or attempt == limit:
-                    raise
-                await self.sleep(self._delay(attempt, exc.retry_after))
-        raise AssertionError("unreachable")  # pragma: no cover
+        policy = replace(self.retry, attempts=attempts) if attempts else self.retry
+        return await policy.run(
+            lambda: self._once(method, path, params, json, time_limit, allow),
+            what=f"{UPSTREAM} {method} /{path}",
+        )
 
     async def _once(
         self,
@@ -121,11 +121,6 @@ class Transport:
         if response.status_code >= 400 and response.status_code not in allow:
             raise status_error(UPSTREAM, path, response, None, error=PolymarketError)
         return response
-
-    def _delay(self, attempt: int, after: float | None) -> float:
-        if after is not None:
-            return min(after, self.max_delay_seconds)
-        return float(min(self.backoff_seconds * 2 ** (attempt - 1), self.max_delay_seconds))
 
 
 def decode(response: httpx.Response) -> Any:
