@@ -37,7 +37,7 @@ from arenabrain.arena.markets import (  # noqa: E402
     stored_rows,
     sync_markets,
 )
-from arenabrain.clients.polymarket import GammaMarket, polymarket_client  # noqa: E402
+from arenabrain.clients.polymarket import GammaMarket  # noqa: E402
 from arenabrain.clock import FrozenClock  # noqa: E402
 from arenabrain.db.migrate import upgrade  # noqa: E402
 from arenabrain.logging import configure_logging  # noqa: E402
@@ -110,7 +110,7 @@ async def measure(size: int, workdir: Path, template: Path) -> dict[str, float]:
             settings, clock=clock, transports=sandbox.transports(), migrate=False
         ) as ctx:
             started = time.perf_counter()
-            top = await polymarket_client(ctx).gamma.top_markets(size)
+            top = await ctx.clients.polymarket.gamma.top_markets(size)
             keep("fetch", time.perf_counter() - started)
             assert len(top.markets) == size, f"the emulated world has only {len(top.markets)}"
             async with ctx.db.write() as session:  # the floor's connection is open too

@@ -3,8 +3,10 @@ sandbox emulators, a context, and an HTTP client over the app with its lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from arenabrain.app import create_app
-from arenabrain.clock import FrozenClock
+from arenabrain.clock import FrozenClock, Sleep
 from arenabrain.context import Context
 from arenabrain.db.migrate import upgrade
 from arenabrain.runtime import open_context
@@ -93,26 +95,48 @@ def sandbox(clock: FrozenClock) -> Sandbox:
     return Sandbox(World(clock=clock, seed=7))
 
 
-@pytest.fixture
-async def ctx(settings: Settings, clock: FrozenClock, sandbox: Sandbox) -> AsyncIterator[Context]:
-    async with open_context(settings, clock=clock, transports=sandbox.transports()) as context:
-        context.extras["sandbox"] = sandbox
-        yield context
+class InstantSleep(list[float]):
+    """A sleep that records each wait and only yields to the event loop: retries in tests
+    never wait (a module overrides `ctx_sleep` to read the waits)."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
-def make_client(clock: FrozenClock, sandbox: Sandbox) -> Callable[[Settings], Any]:
+def ctx_sleep() -> Sleep:
+    """The sleep of the `ctx` fixture's context and of the app `make_client` builds."""
+    return InstantSleep()
+
+
+@pytest.fixture
+async def ctx(
+    settings: Settings, clock: FrozenClock, sandbox: Sandbox, ctx_sleep: Sleep
+) -> AsyncIterator[Context]:
+    async with open_context(
+        settings, clock=clock, transports=sandbox.transports(), sleep=ctx_sleep
+    ) as context:
+        yield replace(context, sandbox=sandbox)
+
+
+@pytest.fixture
+def make_client(
+    clock: FrozenClock, sandbox: Sandbox, ctx_sleep: Sleep
+) -> Callable[[Settings], Any]:
     """An httpx client over the app (lifespan running), talking to the sandbox upstreams."""
 
     def make(settings: Settings) -> Any:
-        return _client(settings, clock, sandbox)
+        return _client(settings, clock, sandbox, ctx_sleep)
 
     return make
 
 
 class _client:
-    def __init__(self, settings: Settings, clock: FrozenClock, sandbox: Sandbox) -> None:
-        self.app = create_app(settings, clock=clock, transports=sandbox.transports())
+    def __init__(
+        self, settings: Settings, clock: FrozenClock, sandbox: Sandbox, sleep: Sleep
+    ) -> None:
+        self.app = create_app(settings, clock=clock, transports=sandbox.transports(), sleep=sleep)
         self._lifespan: Any = None
         self.client: httpx.AsyncClient | None = None
 

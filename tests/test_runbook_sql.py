@@ -35,7 +35,6 @@ from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
 from arenabrain.credits import runs, strategies
 from arenabrain.credits.schemas import StrategyCreate
-from arenabrain.credits.upstreams import SLEEP
 from arenabrain.errors import AppError
 from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox, World
@@ -45,7 +44,7 @@ from arenabrain.sandbox import solana as chain
 from arenabrain.sandbox.personas import personas_state
 from arenabrain.sandbox.polymarket import close_market, inject_failure, resolve_market
 from arenabrain.settings import load_settings
-from tests.conftest import ADMIN_PASSWORD, CRON_SECRET, SESSION_SECRET, FakeSleep
+from tests.conftest import ADMIN_PASSWORD, CRON_SECRET, SESSION_SECRET
 
 pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None, reason="needs the sqlite3 CLI")
 
@@ -203,8 +202,9 @@ async def simulate(history: History, settings: Any) -> None:
     clock = FrozenClock(starts[0] - timedelta(hours=1))
     sandbox = Sandbox(World(clock=clock, seed=11))
     personas = personas_state(sandbox.world)
-    async with open_context(settings, clock=clock, transports=sandbox.transports()) as ctx:
-        ctx.extras["polymarket_sleep"] = no_sleep
+    async with open_context(
+        settings, clock=clock, transports=sandbox.transports(), sleep=no_sleep
+    ) as ctx:
         await markets.sync_markets(ctx)
         for week, start in enumerate(starts):
             last = week == WEEKS - 1
@@ -291,7 +291,6 @@ async def creditbrain_runs(
 ) -> None:
     """A run that fails while Bags is down, then one that completes."""
     world = sandbox.world
-    ctx.extras[SLEEP] = FakeSleep()
     owner = str(OWNER_KEY.pubkey())
     chain.set_balance(world, owner, 100_000_000)
     bags_emulator.add_claimable_position(world, owner, FEE_MINT, 2_000_000_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from arenabrain import __version__
 from arenabrain.arena import jobs as arena_jobs
 from arenabrain.arena import routes as arena_routes
-from arenabrain.clock import Clock
+from arenabrain.clock import Clock, Sleep
 from arenabrain.credits import jobs as credits_jobs
 from arenabrain.credits import routes as credits_routes
 from arenabrain.logging import configure_logging, get_logger
@@ -69,6 +70,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.secret_values())
@@ -84,7 +86,7 @@ def create_app(
             log.warning(
                 "SANDBOX MODE: every upstream is an in-process emulator; no real money moves"
             )
-        async with open_context(settings, clock=clock, transports=transports) as ctx:
+        async with open_context(settings, clock=clock, transports=transports, sleep=sleep) as ctx:
             app.state.ctx = ctx
             scheduler = Scheduler(ctx) if settings.scheduler_enabled else None
             if scheduler is not None:

@@ -1,10 +1,14 @@
-"""Injected clocks: every job takes `now` from one of these, never from the wall directly."""
+"""Injected clocks: every job takes `now` from one of these, never from the wall directly; and
+the injected `Sleep` every wait goes through, so tests never really wait."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+Sleep = Callable[[float], Awaitable[None]]  # `asyncio.sleep`, or a test's fake
 
 
 class Clock(Protocol):

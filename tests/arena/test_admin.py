@@ -466,7 +466,6 @@ async def test_failed_action_logs_admin_action_error_and_hides_detail_in_product
 ) -> None:
     async with make_client(make_settings(APP_ENV="production")) as http:
         await login(http)
-        ctx_of(http).extras["polymarket_sleep"] = no_sleep
         inject_failure(sandbox.world, "gamma", "/markets", status=502, times=3)
         response = await http.post("/api/admin/action", json={"action": "sync-markets"})
         logged = await events(ctx_of(http), "admin_action_error")
@@ -484,7 +483,6 @@ async def test_failed_action_logs_admin_action_error_and_hides_detail_in_product
 async def test_failed_action_keeps_the_detail_in_development(
     admin: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    ctx_of(admin).extras["polymarket_sleep"] = no_sleep
     inject_failure(sandbox.world, "gamma", "/markets", status=502, times=3)
     response = await admin.post("/api/admin/action", json={"action": "sync-markets"})
     assert response.status_code == 500

@@ -52,12 +52,14 @@ async def ctx(
         settings = make_settings(DATABASE_URL=service_url(url))
         assert settings.resolved_database_url().startswith("postgresql+asyncpg://")
         async with open_context(
-            settings, clock=clock, transports=sandbox.transports(), migrate=False
+            settings,
+            clock=clock,
+            transports=sandbox.transports(),
+            migrate=False,
+            sleep=_no_sleep,
         ) as context:
             pin_search_path(context.db.engine, schema)
-            context.extras["sandbox"] = sandbox
-            context.extras["polymarket_sleep"] = _no_sleep
-            yield context
+            yield replace(context, sandbox=sandbox)
 
 
 async def _no_sleep(_seconds: float) -> None:

@@ -33,12 +33,12 @@ from arenabrain.arena.models import (
     Position,
     Trade,
 )
-from arenabrain.arena.read_models.cache import ResponseCache
 from arenabrain.arena.read_models.performance import range_start
 from arenabrain.arena.read_models.series import months_before
 from arenabrain.arena.scoring import confidence_brier, side_won
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.db.answer_cache import ResponseCache
 from arenabrain.sandbox import Sandbox
 from tests.arena.decisions.support import SUNDAY, add_market, chat_ready, load_world_markets
 from tests.conftest import cron_headers

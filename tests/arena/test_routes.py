@@ -104,7 +104,6 @@ async def test_lineup_catalog_failure_is_502(client: httpx.AsyncClient, sandbox:
 async def test_gamma_outage_is_500(client: httpx.AsyncClient, sandbox: Any) -> None:
     from arenabrain.sandbox.polymarket import inject_failure
 
-    ctx_of(client).extras["polymarket_sleep"] = _no_sleep
     inject_failure(sandbox.world, "gamma", "/markets", status=502, times=3)
     response = await client.post("/api/cron/sync-markets", headers=cron_headers())
     assert response.status_code == 500

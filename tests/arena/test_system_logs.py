@@ -56,7 +56,6 @@ async def no_sleep(_seconds: float) -> None:
 
 
 async def gamma_down(ctx: Context, sandbox: Sandbox) -> None:
-    ctx.extras["polymarket_sleep"] = no_sleep
     inject_failure(sandbox.world, "gamma", "/markets", status=502, times=3)
 
 

@@ -4,8 +4,9 @@ of `fakes.World`, with sleeps that never wait."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +16,8 @@ from sqlalchemy import func, select
 
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.credits import strategies
+from arenabrain.credits import runs, strategies
 from arenabrain.credits.schemas import StrategyCreate, StrategyView
-from arenabrain.credits.upstreams import CLIENTS, SLEEP
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
 from tests.conftest import FakeSleep, api_headers
@@ -57,11 +57,9 @@ async def make_ctx(
         async def make(**env: str) -> Context:
             settings = make_settings(**{**CREDITS_ENV, **env})
             ctx = await stack.enter_async_context(
-                open_context(settings, clock=clock, transports={}, migrate=False)
+                open_context(settings, clock=clock, transports={}, migrate=False, sleep=sleeps)
             )
-            ctx.extras[CLIENTS] = world.clients
-            ctx.extras[SLEEP] = sleeps
-            return ctx
+            return replace(ctx, clients=world.clients)  # the fakes stand in for every port
 
         yield make
 
@@ -69,6 +67,12 @@ async def make_ctx(
 @pytest.fixture
 async def cctx(make_ctx: MakeCtx) -> Context:
     return await make_ctx()
+
+
+@pytest.fixture
+def use_handlers(monkeypatch: pytest.MonkeyPatch) -> Callable[[Mapping[Any, Any]], None]:
+    """Run the pipeline's phases through this table (tests wrap the real `HANDLERS`)."""
+    return lambda table: monkeypatch.setattr(runs, "HANDLERS", table)
 
 
 async def make_strategy(ctx: Context, **fields: Any) -> StrategyView:
@@ -130,8 +134,8 @@ def open_api(make_client, make_settings, world, sleeps):  # type: ignore[no-unty
     async def opener(**env: str) -> tuple[Any, Api]:
         wrapper = make_client(make_settings(**{**API_ENV, **env}))
         http = await wrapper.__aenter__()
-        wrapper.app.state.ctx.extras[CLIENTS] = world.clients
-        wrapper.app.state.ctx.extras[SLEEP] = sleeps
+        state = wrapper.app.state
+        state.ctx = replace(state.ctx, clients=world.clients, sleep=sleeps)
         return wrapper, Api(http, wrapper.app)
 
     return opener

@@ -3,6 +3,7 @@ time, stale transactions, and the dependencies a live claim needs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,6 @@ from arenabrain.clients.bags import ClaimablePosition
 from arenabrain.credits import runs
 from arenabrain.credits.models import ClaimTransaction
 from arenabrain.credits.phases.claiming import select_claims
-from arenabrain.credits.upstreams import CLIENTS
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, OWNER, FakeSigner, wallet
 
@@ -109,7 +109,7 @@ async def test_with_an_evm_key_the_bridge_fails_instead_of_faking_success(make_c
 async def test_live_claiming_needs_the_signer(make_ctx, world) -> None:
     world.without_signer()
     ctx = await make_ctx()
-    ctx.extras[CLIENTS] = world.clients
+    ctx = replace(ctx, clients=world.clients)
     strategy = await make_strategy(ctx)
     run = await runs.start_run(ctx, strategy.strategy_id, "api")
     assert (run.error.code, run.error.failed_state) == ("DEPENDENCY_NOT_CONFIGURED", "CLAIMING")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from arenabrain import runtime
 from arenabrain.cli import app
-from arenabrain.credits import upstreams
 from arenabrain.logging import configure_logging
 from tests.credits.conftest import HOLDER_A, KEK
 from tests.credits.fakes import MINT, OWNER, World, wallet
@@ -36,7 +36,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, world: World):
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "cli.db"))
     monkeypatch.setenv("KEY_ENCRYPTION_KEY", KEK)
     monkeypatch.setenv("MAX_DAILY_RUNS", "0")
-    monkeypatch.setattr(upstreams, "build_clients", lambda ctx: world.clients)
+    monkeypatch.setattr(runtime, "build_clients", lambda *_: world.clients)
     yield
     configure_logging("info", stream=io.StringIO())  # the runner's stderr is closed now
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import event
@@ -13,9 +14,8 @@ from sqlalchemy import event
 from arenabrain.credits import locks, runs
 from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.runs import DB_LOCKED, DB_LOCKED_WAITS, HANDLERS_EXTRA, DatabaseLocked
+from arenabrain.credits.runs import DB_LOCKED, DB_LOCKED_WAITS, DatabaseLocked
 from arenabrain.credits.state_machine import RunState
-from arenabrain.credits.upstreams import SLEEP
 from tests.credits.conftest import make_strategy
 from tests.credits.test_resume import assert_world_consistent, runbook_query
 
@@ -59,12 +59,12 @@ def lock_after(phase: RunState, conn: sqlite3.Connection):
 
 @pytest.mark.parametrize("phase", [RunState.CLAIMING, RunState.SWAPPING, RunState.PROVISIONING])
 async def test_a_run_that_meets_a_locked_database_fails_with_db_locked_and_resumes(
-    make_ctx, world, db_path, other_process, phase
+    make_ctx, world, db_path, other_process, phase, use_handlers
 ) -> None:
     ctx = await make_ctx()
     await short_busy_timeout(ctx)
     strategy = await make_strategy(ctx)
-    ctx.extras[HANDLERS_EXTRA] = lock_after(phase, other_process)
+    use_handlers(lock_after(phase, other_process))
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -72,7 +72,7 @@ async def test_a_run_that_meets_a_locked_database_fails_with_db_locked_and_resum
         if len(waits) == 3:
             other_process.execute("COMMIT")  # the other process finishes its write
 
-    ctx.extras[SLEEP] = sleep
+    ctx = replace(ctx, sleep=sleep)
     failed = await runs.start_run(ctx, strategy.strategy_id, "api")
 
     assert (failed.state, failed.error.code, failed.error.failed_state) == (
@@ -86,25 +86,25 @@ async def test_a_run_that_meets_a_locked_database_fails_with_db_locked_and_resum
     async with ctx.db.read() as session:
         assert await locks.current(session, strategy.strategy_id) is None  # released
 
-    ctx.extras[HANDLERS_EXTRA] = HANDLERS
+    use_handlers(HANDLERS)
     resumed = await runs.resume_run(ctx, failed.run_id, "cli")
     await assert_world_consistent(ctx, world, resumed)
     assert runbook_query(db_path) == []
 
 
 async def test_a_database_locked_past_the_bound_leaves_the_run_to_be_recovered(
-    make_ctx, world, clock, other_process, db_path
+    make_ctx, world, clock, other_process, db_path, use_handlers
 ) -> None:
     ctx = await make_ctx()
     await short_busy_timeout(ctx)
     strategy = await make_strategy(ctx)
-    ctx.extras[HANDLERS_EXTRA] = lock_after(RunState.SWAPPING, other_process)
+    use_handlers(lock_after(RunState.SWAPPING, other_process))
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    ctx.extras[SLEEP] = sleep
+    ctx = replace(ctx, sleep=sleep)
     with pytest.raises(DatabaseLocked) as info:
         await runs.start_run(ctx, strategy.strategy_id, "api")
     assert info.value.status_code == 503
@@ -114,6 +114,7 @@ async def test_a_database_locked_past_the_bound_leaves_the_run_to_be_recovered(
 
     # Later, once its run lock has expired, the next run of the strategy recovers it.
     clock.advance(seconds=LOCK_TTL.total_seconds() + 60)
+    use_handlers(HANDLERS)  # the restarted process runs the real phases
     restarted = await make_ctx()
     async with restarted.db.read() as session:
         stuck = (await runs.listing(session, strategy.strategy_id))[0]

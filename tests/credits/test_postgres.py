@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -19,7 +20,6 @@ from arenabrain.context import Context
 from arenabrain.credits import locks, pool, runs
 from arenabrain.credits.locks import RunInProgress
 from arenabrain.credits.phase_locks import wallet_resource
-from arenabrain.credits.upstreams import CLIENTS, SLEEP
 from arenabrain.db.migrate import upgrade_async
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings
@@ -47,11 +47,11 @@ async def pg(
         schema = make_schema()
         await upgrade_async(schema_url(url, schema))
         settings = make_settings(**CREDITS_ENV, DATABASE_URL=service_url(url))
-        async with open_context(settings, clock=clock, transports={}, migrate=False) as context:
+        async with open_context(
+            settings, clock=clock, transports={}, migrate=False, sleep=sleeps
+        ) as context:
             pin_search_path(context.db.engine, schema)
-            context.extras[CLIENTS] = world.clients
-            context.extras[SLEEP] = sleeps
-            yield context, schema
+            yield replace(context, clients=world.clients), schema
 
 
 async def wait_until_blocked(ctx: Context, schema: str) -> None:

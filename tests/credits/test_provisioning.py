@@ -14,7 +14,6 @@ from arenabrain.clients.errors import UpstreamError
 from arenabrain.credits import runs
 from arenabrain.credits.models import AllocationSnapshot, UserKey
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.runs import HANDLERS_EXTRA
 from tests.credits.conftest import HOLDER_A, HOLDER_B, HOLDER_C, make_strategy
 from tests.credits.fakes import wallet
 
@@ -103,7 +102,9 @@ async def test_partial_provisioning_fails_naming_the_wallets_left_and_resume_pro
     assert failed_runs_with_sqlite3(db_path) == []
 
 
-async def test_a_run_whose_key_listing_fails_names_every_wallet_left(make_ctx, world) -> None:
+async def test_a_run_whose_key_listing_fails_names_every_wallet_left(
+    make_ctx, world, use_handlers
+) -> None:
     ctx = await make_ctx()
     strategy = await make_strategy(ctx)
 
@@ -115,7 +116,7 @@ async def test_a_run_whose_key_listing_fails_names_every_wallet_left(make_ctx, w
 
         return wrapped
 
-    ctx.extras[HANDLERS_EXTRA] = {s: wrap(s, h) for s, h in HANDLERS.items()}
+    use_handlers({s: wrap(s, h) for s, h in HANDLERS.items()})
     failed = await runs.start_run(ctx, strategy.strategy_id, "api")
     assert (failed.state, failed.error.failed_state) == ("FAILED", "PROVISIONING")
     assert failed.error.code in ("OPENROUTER_5XX", "OPENROUTER_UNAVAILABLE")

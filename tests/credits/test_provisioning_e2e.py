@@ -15,7 +15,6 @@ from arenabrain.context import Context
 from arenabrain.credits import runs
 from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, UserKey
-from arenabrain.credits.upstreams import CLIENTS, credit_clients
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import openrouter as emulator
@@ -112,13 +111,12 @@ async def test_a_crash_after_a_patch_then_another_run_then_the_resume_tops_up_ex
     keys = await first_run_with_room_left(sctx, world, strategy.strategy_id)
 
     # Run 1 dies right after OpenRouter applied its first PATCH.
-    real = credit_clients(sctx)
-    sctx.extras[CLIENTS] = replace(real, keys=CrashAfter(real.keys, "update_key", 1))
+    real = sctx.clients
+    crashing = replace(sctx, clients=replace(real, keys=CrashAfter(real.keys, "update_key", 1)))
     bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 300_000_000)
     clock.advance(minutes=1)
     with pytest.raises(Crash):
-        await runs.start_run(sctx, strategy.strategy_id, "api")
-    sctx.extras[CLIENTS] = real
+        await runs.start_run(crashing, strategy.strategy_id, "api")
     async with sctx.db.read() as session:
         crashed = (await runs.listing(session, strategy.strategy_id))[0]
     assert crashed.state == "PROVISIONING"

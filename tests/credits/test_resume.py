@@ -19,9 +19,7 @@ from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.models import AllocationSnapshot, ClaimTransaction, UserKey
 from arenabrain.credits.phases import HANDLERS
 from arenabrain.credits.phases.base import PhaseFailure
-from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.credits.state_machine import PHASES, RunState
-from arenabrain.credits.upstreams import CLIENTS
 from tests.credits.conftest import HOLDER_A, HOLDER_B, HOLDER_C, make_strategy
 from tests.credits.fakes import OWNER, Crash, wallet
 
@@ -95,10 +93,10 @@ async def assert_world_consistent(ctx, world, run) -> None:
 
 @pytest.mark.parametrize("phase", PHASES)
 async def test_resume_reenters_the_failed_phase_and_skips_the_earlier_ones(
-    cctx, world, phase
+    cctx, world, phase, use_handlers
 ) -> None:
     calls: Counter = Counter()
-    cctx.extras[HANDLERS_EXTRA] = counting_handlers(calls, fail_once=phase)
+    use_handlers(counting_handlers(calls, fail_once=phase))
     strategy = await make_strategy(cctx)
     failed = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert failed.state == "FAILED"
@@ -285,7 +283,9 @@ async def test_a_stale_lock_is_reaped_and_its_run_can_be_resumed(cctx, world, cl
     assert resumed.state == "COMPLETE"
 
 
-async def test_the_lock_is_refreshed_at_every_phase_boundary(cctx, world, clock) -> None:
+async def test_the_lock_is_refreshed_at_every_phase_boundary(
+    cctx, world, clock, use_handlers
+) -> None:
     from arenabrain.credits import locks
 
     seen = []
@@ -300,7 +300,7 @@ async def test_the_lock_is_refreshed_at_every_phase_boundary(cctx, world, clock)
 
         return wrapped
 
-    cctx.extras[HANDLERS_EXTRA] = {s: wrap(s, h) for s, h in HANDLERS.items()}
+    use_handlers({s: wrap(s, h) for s, h in HANDLERS.items()})
     strategy = await make_strategy(cctx)
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
@@ -334,7 +334,7 @@ async def test_claim_records_survive_and_no_unconfirmed_claim_is_counted(cctx, w
     async with cctx.db.read() as session:
         rows = list(await session.scalars(select(ClaimTransaction)))
     assert sum(r.lamports_expected for r in rows if r.status == "confirmed") == run.claimed_lamports
-    assert cctx.extras[CLIENTS] is world.clients
+    assert cctx.clients is world.clients
 
 
 async def test_long_phases_keep_the_lock_alive_and_stop_when_it_is_taken_over(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,6 @@ from arenabrain.credits import runs
 from arenabrain.credits.keystore import KeyStore
 from arenabrain.credits.models import AllocationSnapshot, HolderSnapshot, UserKey
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.runs import HANDLERS_EXTRA
-from arenabrain.credits.upstreams import SLEEP, credit_clients
 from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import bags as bags_emulator
@@ -52,8 +51,10 @@ async def sctx(
         SIGNER_PRIVATE_KEY=str(OWNER_KEY),
         MAX_DAILY_RUNS="0",
     )
-    async with open_context(settings, clock=clock, transports=sandbox.transports()) as ctx:
-        ctx.extras[SLEEP] = FakeSleep()
+    async with open_context(
+        settings, clock=clock, transports=sandbox.transports(), sleep=FakeSleep()
+    ) as opened:
+        ctx = replace(opened, sandbox=sandbox)
         world = sandbox.world
         chain.set_balance(world, OWNER, 100_000_000)  # 0.1 SOL for fees
         bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 1_000_000_000)
@@ -89,7 +90,7 @@ async def test_a_real_run_through_the_emulators(sctx: Context, sandbox: Sandbox)
     strategy = await make_strategy(
         sctx, owner_wallet=OWNER, distribution_token=MINT, distribution_top_n=5
     )
-    assert credit_clients(sctx).signer.public_key == OWNER
+    assert sctx.clients.signer.public_key == OWNER
 
     run = await runs.start_run(sctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
@@ -128,7 +129,7 @@ async def test_a_real_run_through_the_emulators(sctx: Context, sandbox: Sandbox)
     # Next cycle: a holder spent some; new fees accrue; the key is topped up, not replaced.
     row = next(r for r in stored if r.holder_wallet == top5[-1])
     openrouter_emulator.spend(world, row.openrouter_key_hash, "3.50")
-    before = (await credit_clients(sctx).keys.get_key(row.openrouter_key_hash)).limit_remaining
+    before = (await sctx.clients.keys.get_key(row.openrouter_key_hash)).limit_remaining
     bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 200_000_000)
     second = await runs.start_run(sctx, strategy.strategy_id, "scheduler")
     assert second.state == "COMPLETE", second.error
@@ -137,7 +138,7 @@ async def test_a_real_run_through_the_emulators(sctx: Context, sandbox: Sandbox)
         a.holder_wallet: a.allocated_cents
         for a in await table(sctx, AllocationSnapshot, AllocationSnapshot.run_id == second.run_id)
     }
-    after = (await credit_clients(sctx).keys.get_key(row.openrouter_key_hash)).limit_remaining
+    after = (await sctx.clients.keys.get_key(row.openrouter_key_hash)).limit_remaining
     assert after == before + Decimal(added.get(row.holder_wallet, 0)) / 100
     assert len(live_keys(world)) == 5
 
@@ -149,8 +150,9 @@ async def test_dry_run_through_the_emulators_sends_and_creates_nothing(
     settings = make_settings(**{**sctx.settings.model_dump(), "DRY_RUN": "true"}) if False else None
     assert settings is None
     dry = sctx.settings.model_copy(update={"dry_run": True})
-    async with open_context(dry, clock=clock, transports=sandbox.transports()) as ctx:
-        ctx.extras[SLEEP] = FakeSleep()
+    async with open_context(
+        dry, clock=clock, transports=sandbox.transports(), sleep=FakeSleep()
+    ) as ctx:
         strategy = await make_strategy(ctx, owner_wallet=OWNER, distribution_token=MINT)
         run = await runs.start_run(ctx, strategy.strategy_id, "cli")
     assert run.state == "COMPLETE" and run.dry_run
@@ -200,19 +202,15 @@ async def test_crash_and_resume_through_the_emulators(
     call: int,
     sends: int,
 ) -> None:
-    from dataclasses import replace
-
     from arenabrain.credits.locks import LOCK_TTL
-    from arenabrain.credits.upstreams import CLIENTS
 
     world = sandbox.world
     chain.seed_holders(world, MINT, {wallet(1): 10, wallet(2): 30, wallet(3): 60})
-    real = credit_clients(sctx)
-    sctx.extras[CLIENTS] = replace(real, **{port: CrashAfter(getattr(real, port), method, call)})
+    real = sctx.clients
+    crashing = replace(real, **{port: CrashAfter(getattr(real, port), method, call)})
     strategy = await make_strategy(sctx, owner_wallet=OWNER, distribution_token=MINT)
     with pytest.raises(Crash):
-        await runs.start_run(sctx, strategy.strategy_id, "api")
-    sctx.extras[CLIENTS] = real
+        await runs.start_run(replace(sctx, clients=crashing), strategy.strategy_id, "api")
     clock.advance(seconds=LOCK_TTL.total_seconds() + 1)
     async with sctx.db.read() as session:
         (stuck,) = await runs.listing(session, strategy.strategy_id)
@@ -233,7 +231,7 @@ async def test_crash_and_resume_through_the_emulators(
 
 
 async def test_provisioning_failure_and_resume_through_the_emulators(
-    sctx: Context, sandbox: Sandbox, clock: FrozenClock
+    sctx: Context, sandbox: Sandbox, clock: FrozenClock, use_handlers
 ) -> None:
     world = sandbox.world
     chain.seed_holders(world, MINT, {wallet(1): 10, wallet(2): 30})
@@ -248,7 +246,7 @@ async def test_provisioning_failure_and_resume_through_the_emulators(
 
         return wrapped
 
-    sctx.extras[HANDLERS_EXTRA] = {s: wrap(s, h) for s, h in HANDLERS.items()}
+    use_handlers({s: wrap(s, h) for s, h in HANDLERS.items()})
     strategy = await make_strategy(sctx, owner_wallet=OWNER, distribution_token=MINT)
     failed = await runs.start_run(sctx, strategy.strategy_id, "api")
     assert (failed.state, failed.error.failed_state) == ("FAILED", "PROVISIONING")

@@ -18,7 +18,6 @@ from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
 from arenabrain.credits import runs
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import solana as chain
@@ -42,7 +41,7 @@ def arm_at(state: str, *faults: str | chain.Fault) -> dict[Any, Any]:
         async def wrapped(pc):
             if name == state and not armed:
                 armed.append(name)
-                chain.arm_fault(pc.ctx.extras["world"], *faults)
+                chain.arm_fault(pc.ctx.sandbox.world, *faults)
             return await handler(pc)
 
         return wrapped
@@ -67,7 +66,6 @@ def assert_ledger(world, run, vault_before: int) -> None:
 
 async def start(sctx: Context, sandbox: Sandbox) -> tuple[Any, int]:
     world = sandbox.world
-    sctx.extras["world"] = world
     chain.seed_holders(world, MINT, {wallet(1): 10, wallet(2): 30})
     vault_before = chain.balance(world, str(bags_emulator.fee_vault(world).pubkey()))
     return await make_strategy(sctx, owner_wallet=OWNER, distribution_token=MINT), vault_before
@@ -78,11 +76,11 @@ LOST = [chain.SEND_APPLIED_THEN_TIMEOUT, chain.SEND_APPLIED_THEN_502, chain.SEND
 
 @pytest.mark.parametrize("fault", LOST)
 async def test_a_claim_whose_send_answer_is_lost_is_credited_once_and_the_run_completes(
-    sctx: Context, sandbox: Sandbox, fault: str
+    sctx: Context, sandbox: Sandbox, fault: str, use_handlers
 ) -> None:
     world = sandbox.world
     strategy, vault_before = await start(sctx, sandbox)
-    sctx.extras[HANDLERS_EXTRA] = arm_at("CLAIMING", fault)
+    use_handlers(arm_at("CLAIMING", fault))
     run = await runs.start_run(sctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
     assert run.claimed_lamports == TOTAL
@@ -96,11 +94,11 @@ async def test_a_claim_whose_send_answer_is_lost_is_credited_once_and_the_run_co
 
 @pytest.mark.parametrize("fault", LOST)
 async def test_a_swap_whose_send_answer_is_lost_is_swapped_and_counted_once(
-    sctx: Context, sandbox: Sandbox, fault: str
+    sctx: Context, sandbox: Sandbox, fault: str, use_handlers
 ) -> None:
     world = sandbox.world
     strategy, vault_before = await start(sctx, sandbox)
-    sctx.extras[HANDLERS_EXTRA] = arm_at("SWAPPING", fault)
+    use_handlers(arm_at("SWAPPING", fault))
     run = await runs.start_run(sctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
     assert world.calls("bags", "GET", QUOTE) == 1
@@ -109,15 +107,15 @@ async def test_a_swap_whose_send_answer_is_lost_is_swapped_and_counted_once(
 
 
 async def test_a_swap_answer_lost_as_the_rpc_goes_down_is_not_swapped_again_on_resume(
-    sctx: Context, sandbox: Sandbox, clock: FrozenClock
+    sctx: Context, sandbox: Sandbox, clock: FrozenClock, use_handlers
 ) -> None:
     world = sandbox.world
     strategy, vault_before = await start(sctx, sandbox)
     # The swap lands unanswered; its re-sends and the status check then meet a dead RPC.
     resend_down = chain.Fault("sendTransaction", chain.BEFORE, 503)
     status_down = chain.Fault("getSignatureStatuses", chain.BEFORE, 503)
-    sctx.extras[HANDLERS_EXTRA] = arm_at(
-        "SWAPPING", chain.SEND_APPLIED_THEN_TIMEOUT, *[resend_down] * 3, status_down
+    use_handlers(
+        arm_at("SWAPPING", chain.SEND_APPLIED_THEN_TIMEOUT, *[resend_down] * 3, status_down)
     )
     failed = await runs.start_run(sctx, strategy.strategy_id, "api")
     assert (failed.state, failed.error.failed_state) == ("FAILED", "SWAPPING")
@@ -151,14 +149,14 @@ async def test_two_positions_sharing_a_mint_are_both_claimed_and_credited_what_m
 
 
 async def test_a_swap_resumed_after_another_run_swapped_on_the_wallet_counts_only_its_own_usdc(
-    sctx: Context, sandbox: Sandbox, clock: FrozenClock
+    sctx: Context, sandbox: Sandbox, clock: FrozenClock, use_handlers
 ) -> None:
     world = sandbox.world
     first, vault_before = await start(sctx, sandbox)
     chain.seed_holders(world, MINT, {wallet(3): 30, wallet(4): 30})  # no $100 key cap is reached
     second = await make_strategy(sctx, owner_wallet=OWNER, distribution_token=MINT)
     # The swap lands (creating the owner's USDC account); its confirmation cannot be read.
-    sctx.extras[HANDLERS_EXTRA] = arm_at("SWAPPING", chain.STATUSES_TIMEOUT)
+    use_handlers(arm_at("SWAPPING", chain.STATUSES_TIMEOUT))
     failed = await runs.start_run(sctx, first.strategy_id, "api")
     assert (failed.state, failed.error.failed_state, failed.error.code) == (
         "FAILED",
@@ -169,7 +167,7 @@ async def test_a_swap_resumed_after_another_run_swapped_on_the_wallet_counts_onl
     assert first_usdc > 0
 
     # Another strategy on the same wallet claims new fees and swaps before the resume.
-    sctx.extras.pop(HANDLERS_EXTRA)
+    use_handlers(HANDLERS)
     bags_emulator.add_claimable_position(world, OWNER, wallet(213), 1_000_000_007)
     other = await runs.start_run(sctx, second.strategy_id, "scheduler")
     assert other.state == "COMPLETE", other.error

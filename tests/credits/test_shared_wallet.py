@@ -11,6 +11,7 @@ balance around it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -27,9 +28,7 @@ from arenabrain.credits.models import (
 )
 from arenabrain.credits.phase_locks import WAIT_SCHEDULE, WALLET_BUSY, wallet_resource
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.runs import HANDLERS_EXTRA
 from arenabrain.credits.state_machine import RunState
-from arenabrain.credits.upstreams import SLEEP
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import OWNER, timed_out, wallet
 
@@ -146,7 +145,7 @@ async def test_a_waiting_run_proceeds_as_soon_as_the_wallet_is_free(cctx, world,
             async with cctx.db.write() as session:
                 await locks.release_resources(session, "another-process")
 
-    cctx.extras[SLEEP] = sleep
+    cctx = replace(cctx, sleep=sleep)
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
     assert waits == list(WAIT_SCHEDULE[:3])
@@ -164,7 +163,9 @@ async def test_a_stale_wallet_lock_of_a_dead_process_is_reaped(cctx, world, cloc
     assert sleeps.waits == []
 
 
-async def test_the_wallet_is_locked_from_claiming_to_swapping_only(cctx, world) -> None:
+async def test_the_wallet_is_locked_from_claiming_to_swapping_only(
+    cctx, world, use_handlers
+) -> None:
     strategy = await make_strategy(cctx)
     held: dict[RunState, list[str]] = {}
 
@@ -175,7 +176,7 @@ async def test_the_wallet_is_locked_from_claiming_to_swapping_only(cctx, world) 
 
         return wrapped
 
-    cctx.extras[HANDLERS_EXTRA] = {s: wrap(s, h) for s, h in HANDLERS.items()}
+    use_handlers({s: wrap(s, h) for s, h in HANDLERS.items()})
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert run.state == "COMPLETE", run.error
     wallet_lock = wallet_resource(OWNER)
@@ -186,13 +187,13 @@ async def test_the_wallet_is_locked_from_claiming_to_swapping_only(cctx, world) 
 
 
 @pytest.mark.parametrize("failing", [RunState.CLAIMING, RunState.SWAPPING])
-async def test_a_failed_run_frees_the_wallet(cctx, world, failing) -> None:
+async def test_a_failed_run_frees_the_wallet(cctx, world, failing, use_handlers) -> None:
     from arenabrain.credits.phases.base import PhaseFailure
 
     async def broken(pc):
         raise PhaseFailure("INJECTED", "broke")
 
-    cctx.extras[HANDLERS_EXTRA] = {**HANDLERS, failing: broken}
+    use_handlers({**HANDLERS, failing: broken})
     strategy = await make_strategy(cctx)
     run = await runs.start_run(cctx, strategy.strategy_id, "api")
     assert (run.state, run.error.failed_state) == ("FAILED", failing)

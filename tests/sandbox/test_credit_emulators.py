@@ -20,7 +20,7 @@ from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.clients.bags import BagsClient, BagsRateLimiter
-from arenabrain.clients.credits_wiring import CreditClients, credit_clients
+from arenabrain.clients.bundle import Clients, build_clients
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.helius import HeliusDas
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
@@ -808,13 +808,14 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     )
 
 
-async def test_credit_clients_are_memoised_and_run_a_claim(ctx: Context) -> None:
-    clients = credit_clients(ctx)
-    assert isinstance(clients, CreditClients)
-    assert credit_clients(ctx) is clients
+async def test_the_context_holds_one_clients_bundle_that_runs_a_claim(ctx: Context) -> None:
+    clients = ctx.clients
+    assert isinstance(clients, Clients)
+    assert ctx.clients is clients
     assert clients.signer is not None and clients.signer.public_key == owner()
     assert "bags-key" not in repr(clients) and "mgmt-key" not in repr(clients)
-    world: World = ctx.extras["sandbox"].world
+    assert ctx.sandbox is not None
+    world: World = ctx.sandbox.world
     chain.set_balance(world, owner(), 1_000_000)
     bags_emulator.add_claimable_position(world, owner(), MINT, 10_000_000, "fee_share_v2")
     (position,) = await clients.bags.claimable_positions(owner())
@@ -835,8 +836,7 @@ async def test_signer_is_none_without_a_key(
 
     settings = make_settings(SIGNER_PRIVATE_KEY="")
     http = build_upstreams(settings, Sandbox(World(clock=clock)).transports())
-    context = Context(settings=settings, db=None, clock=clock, http=http, log=None)  # type: ignore[arg-type]
     try:
-        assert credit_clients(context).signer is None
+        assert build_clients(settings, http, clock, FakeSleep()).signer is None
     finally:
         await http.aclose()

@@ -65,14 +65,14 @@ def test_generated_requests_never_get_a_server_error_or_an_undocumented_answer(
     make_settings: Callable[..., Any],
     clock: FrozenClock,
 ) -> None:
-    from arenabrain.credits.upstreams import CLIENTS, SLEEP
+    from dataclasses import replace
 
     wrapper = make_client(make_settings(**ENV, MAX_DAILY_RUNS="0"))
     http: httpx.AsyncClient = runner.run(wrapper.__aenter__())
     try:
-        ctx = wrapper.app.state.ctx
-        ctx.extras[CLIENTS] = World().clients  # the CreditBrain upstreams, faked in memory
-        ctx.extras[SLEEP] = FakeSleep()
+        # The CreditBrain upstreams, faked in memory.
+        ctx = replace(wrapper.app.state.ctx, clients=World().clients, sleep=FakeSleep())
+        wrapper.app.state.ctx = ctx
         runner.run(make_strategy(ctx))  # so list answers have rows to match their schema
         document = wrapper.app.openapi()
         schema = schemathesis.openapi.from_dict(document)

@@ -38,7 +38,6 @@ def error_lines(out: str) -> list[dict[str, Any]]:
 
 
 async def sync_with_gamma_down(client: httpx.AsyncClient, sandbox: Sandbox) -> httpx.Response:
-    ctx_of(client).extras["polymarket_sleep"] = no_sleep
     inject_failure(sandbox.world, "gamma", "/markets", status=502, times=3)
     return await client.post("/api/cron/sync-markets", headers=cron_headers())
 

@@ -37,7 +37,6 @@ from arenabrain.clients.polymarket import (
     MalformedMarket,
     PolymarketClient,
     PolymarketError,
-    polymarket_client,
 )
 from arenabrain.context import Context
 from arenabrain.db.timestamps import to_text
@@ -484,7 +483,7 @@ async def sync_markets(ctx: Context) -> dict[str, Any]:
     """Fetch the top Polymarket markets and upsert them; refresh the ones that matter."""
     started = time.perf_counter()
     now = ctx.clock.now()
-    client = polymarket_client(ctx)
+    client = ctx.clients.polymarket
     try:
         top = await client.gamma.top_markets(ctx.settings.top_markets_count)
         errors = [str(skipped) for skipped in top.skipped]

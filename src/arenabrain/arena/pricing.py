@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from arenabrain.arena.execution.fills import ONE, ZERO, dec, is_binary, json_list
-from arenabrain.clients.polymarket import polymarket_client
 
 SidePrices = dict[tuple[str, str], Decimal | None]
 
@@ -81,7 +80,7 @@ async def fetch_midpoints(
     tokens = token_ids(markets)
     if not tokens:
         return {}
-    clob = polymarket_client(ctx).clob
+    clob = ctx.clients.polymarket.clob
     midpoints = await clob.midpoints(tokens)
     missing = [t for t in tokens if t not in midpoints]
     if ask_missing_again and missing:

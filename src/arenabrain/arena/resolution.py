@@ -38,7 +38,6 @@ from arenabrain.clients.polymarket import (
     GammaMarket,
     MalformedMarket,
     PolymarketError,
-    polymarket_client,
 )
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
@@ -154,7 +153,7 @@ async def markets_to_check(session: AsyncSession, now: datetime) -> list[MarketR
 async def _fetch_all(
     ctx: Context, markets: list[MarketRef]
 ) -> dict[str, GammaMarket | Exception | None]:
-    client = polymarket_client(ctx)
+    client = ctx.clients.polymarket
     gate = asyncio.Semaphore(FETCH_CONCURRENCY)
 
     async def one(market: MarketRef) -> GammaMarket | Exception | None:

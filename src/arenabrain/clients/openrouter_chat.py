@@ -212,3 +212,32 @@ def _storable(text: str) -> str:
         return text
     except UnicodeEncodeError:  # lone surrogates from JSON escapes cannot be stored
         return text.encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class OpenRouterChat:
+    """`complete` with the service's key and site URL bound, over the OpenRouter httpx client."""
+
+    http: httpx.AsyncClient
+    api_key: str | None
+    site_url: str
+
+    async def complete(
+        self,
+        *,
+        model: str,
+        system: str,
+        user: str,
+        prices: Prices,
+        time_limit: float = TIMEOUT_SECONDS,
+    ) -> ChatResult:
+        return await complete(
+            self.http,
+            api_key=self.api_key,
+            model=model,
+            system=system,
+            user=user,
+            prices=prices,
+            site_url=self.site_url,
+            time_limit=time_limit,
+        )

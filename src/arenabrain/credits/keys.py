@@ -19,7 +19,7 @@ from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
 from arenabrain.credits.schemas import UserKeyView
-from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.credits.upstreams import Guard
 from arenabrain.web.errors import NotFound
 
 KEY_PREFIX = "creditbrain"
@@ -142,13 +142,13 @@ async def all_live(session: AsyncSession) -> list[UserKey]:
 
 async def list_remote_keys(ctx: Context) -> list[dict[str, Any]]:
     """Every key on the OpenRouter account (reduced, snake_case)."""
-    port = credit_clients(ctx).keys
+    port = ctx.clients.keys
     keys = await Guard(ctx).call("openrouter", port.list_keys, what="GET /keys")
     return [remote_view(k) for k in keys]
 
 
 async def get_remote_key(ctx: Context, key_hash: str) -> dict[str, Any]:
-    port = credit_clients(ctx).keys
+    port = ctx.clients.keys
     key = await Guard(ctx).call("openrouter", lambda: port.get_key(key_hash), what="GET /keys/:h")
     if key is None:
         raise NotFound("Key not found")

@@ -22,7 +22,6 @@ a process that died is taken over once it expires (LOCK_TTL), so at worst runs w
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from arenabrain.context import Context
@@ -32,7 +31,6 @@ from arenabrain.credits.models import Run, Strategy
 from arenabrain.credits.phases.base import PhaseFailure
 from arenabrain.credits.ports import SignerPort
 from arenabrain.credits.state_machine import RunState
-from arenabrain.credits.upstreams import SLEEP
 from arenabrain.logging import get_logger
 
 WALLET_BUSY = "SIGNER_WALLET_BUSY"
@@ -96,7 +94,7 @@ class PhaseLocks:
                 await self.take(resource)
 
     async def take(self, resource: str) -> None:
-        sleep = self.ctx.extras.get(SLEEP, asyncio.sleep)
+        sleep = self.ctx.sleep
         log = get_logger()
         for delay in (*WAIT_SCHEDULE, None):
             now = self.ctx.clock.now()

@@ -47,7 +47,7 @@ from arenabrain.credits.models import (
     UsageSnapshot,
 )
 from arenabrain.credits.schemas import PoolEntry, PoolView
-from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.credits.upstreams import Guard
 from arenabrain.db.ids import new_id
 
 USAGE_WINDOW = timedelta(days=7)
@@ -217,7 +217,7 @@ async def read_pool(ctx: Context, reserve_pct: Decimal) -> tuple[PoolNumbers, li
     they were computed from."""
     async with ctx.db.read() as session:
         pending = await pending_cents(session)
-    keys_port = credit_clients(ctx).keys
+    keys_port = ctx.clients.keys
     guard = Guard(ctx)
     credits = await guard.call("openrouter", keys_port.credits, what="GET /credits")
     keys = await guard.call("openrouter", keys_port.list_keys, what="GET /keys")

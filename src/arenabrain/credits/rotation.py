@@ -54,7 +54,7 @@ from arenabrain.credits.models import LIVE_KEY_STATUSES, KeyRotation, UserKey
 from arenabrain.credits.ports import KeysPort
 from arenabrain.credits.schemas import Revoked, Rotated
 from arenabrain.credits.topup import KeyBudget, remaining, usd_to_cents
-from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.credits.upstreams import Guard
 from arenabrain.db.ids import new_id
 from arenabrain.errors import AppError, Conflict, NotFound, ServiceUnavailable
 from arenabrain.logging import get_logger
@@ -119,9 +119,7 @@ async def holding(ctx: Context, strategy_id: str | None) -> AsyncIterator[Journa
 
 
 def rotator(ctx: Context, journal: Journal, trigger: str) -> Rotator:
-    return Rotator(
-        ctx, journal, credit_clients(ctx).keys, Guard(ctx), keystore_for(ctx.settings), trigger
-    )
+    return Rotator(ctx, journal, ctx.clients.keys, Guard(ctx), keystore_for(ctx.settings), trigger)
 
 
 def _required_store(ctx: Context) -> KeyStore:

@@ -47,7 +47,7 @@ from arenabrain.credits.schemas import (
     UserKeyView,
 )
 from arenabrain.credits.wallets import is_wallet, wallet_problem
-from arenabrain.web.auth import ApiAuth, ContextDep, guards, ip_of
+from arenabrain.web.auth import ApiAuth, ContextDep, ip_of
 from arenabrain.web.errors import AppError, TooManyRequests
 from arenabrain.web.openapi import error_responses
 
@@ -92,7 +92,7 @@ class RateLimited(TooManyRequests):
 async def limit_api_requests(request: Request, ctx: ContextDep) -> None:
     """100 requests per minute per client address on the whole CreditBrain API (the anchor's
     global limit), counted before authentication, like the anchor's."""
-    limiter = guards(ctx).api_requests
+    limiter = ctx.guards.api_requests
     key = ip_of(request, ctx)
     if not limiter.hit(key):
         raise RateLimited(limiter.retry_after(key))
@@ -103,7 +103,7 @@ async def limit_run_starts(request: Request, ctx: ContextDep) -> None:
 
     It runs after authentication (the router's dependency), so only callers holding the API
     token spend the budget; failed tokens have their own brute-force guard."""
-    limiter = guards(ctx).run_starts
+    limiter = ctx.guards.run_starts
     key = ip_of(request, ctx)
     if not limiter.hit(key):
         raise RateLimited(limiter.retry_after(key))
@@ -380,7 +380,7 @@ COLLECTION_LIMITED = "Too many key collection attempts. Try again later."
 
 async def limit_claim_addresses(request: Request, ctx: ContextDep) -> None:
     """Collection attempts per client address (before the body is read)."""
-    limiter = guards(ctx).claim_addresses
+    limiter = ctx.guards.claim_addresses
     key = ip_of(request, ctx)
     if not limiter.hit(key):
         raise TooManyRequests(COLLECTION_LIMITED, limiter.retry_after(key))
@@ -388,7 +388,7 @@ async def limit_claim_addresses(request: Request, ctx: ContextDep) -> None:
 
 def limit_claim_wallet(ctx: ContextDep, wallet: str) -> None:
     """Collection attempts per wallet, from any address."""
-    limiter = guards(ctx).claim_wallets
+    limiter = ctx.guards.claim_wallets
     if not limiter.hit(wallet):
         raise TooManyRequests(COLLECTION_LIMITED, limiter.retry_after(wallet))
 

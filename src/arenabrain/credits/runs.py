@@ -44,7 +44,7 @@ from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import Run, Strategy
 from arenabrain.credits.phase_locks import PhaseLocks
 from arenabrain.credits.phases import HANDLERS
-from arenabrain.credits.phases.base import Handler, PhaseContext, PhaseFailure, error_code
+from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, error_code
 from arenabrain.credits.policy import PolicyBlocked
 from arenabrain.credits.schemas import AuditView, RunError, RunStatus, RunView, StatsView
 from arenabrain.credits.state_machine import (
@@ -57,13 +57,12 @@ from arenabrain.credits.state_machine import (
     resume_phase,
     transition_action,
 )
-from arenabrain.credits.upstreams import SLEEP, Guard, credit_clients
+from arenabrain.credits.upstreams import Guard
 from arenabrain.db.ids import new_id
 from arenabrain.logging import get_logger
 from arenabrain.web.errors import AppError, Conflict, NotFound, ServiceUnavailable
 
 T = TypeVar("T")
-HANDLERS_EXTRA = "credits.handlers"  # tests may wrap the phase handlers
 INTERRUPTED = "RUN_INTERRUPTED"
 ABANDONED = pool.ABANDONED
 DB_LOCKED = "DB_LOCKED"
@@ -96,7 +95,7 @@ def is_db_locked(exc: BaseException) -> bool:
 async def when_writable(ctx: Context, write: Callable[[], Awaitable[T]], what: str) -> T:
     """Run `write` (its own unit of work); while another process holds the database's
     write lock, wait (DB_LOCKED_WAITS, injected sleep) and try again."""
-    sleep = ctx.extras.get(SLEEP, asyncio.sleep)
+    sleep = ctx.sleep
     for delay in (*DB_LOCKED_WAITS, None):
         try:
             return await write()
@@ -429,11 +428,6 @@ async def record_rejected(ctx: Context, strategy_id: str, trigger: str, reason: 
     return run_id
 
 
-def handlers(ctx: Context) -> dict[RunState, Handler]:
-    found: dict[RunState, Handler] = ctx.extras.get(HANDLERS_EXTRA, HANDLERS)
-    return found
-
-
 async def execute(ctx: Context, run_id: str, strategy_id: str, holder: str) -> None:
     """Execute the run's remaining phases in order, checkpointing each one.
 
@@ -459,7 +453,7 @@ async def _execute(
     ctx: Context, run_id: str, strategy_id: str, holder: str, held: PhaseLocks
 ) -> None:
     log = get_logger()
-    clients = credit_clients(ctx)
+    clients = ctx.clients
     guard = Guard(ctx)
     while True:
         async with ctx.db.read() as session:
@@ -482,7 +476,7 @@ async def _execute(
             context = PhaseContext(
                 ctx, run, strategy, clients, guard, run.dry_run, log, holder, held.held
             )
-            outcome = await handlers(ctx)[state](context)
+            outcome = await HANDLERS[state](context)  # looked up here: tests wrap it
             await advance(
                 ctx,
                 run_id,

@@ -1,31 +1,27 @@
 """How the pipeline reaches its upstreams: the port implementations, each call guarded by the
 upstream's circuit breaker and (when the call is idempotent) retried on transient errors.
 
-`credit_clients(ctx)` builds the real clients once per context (`clients.credits_wiring`);
-tests put fakes of the ports in `ctx.extras[CLIENTS]` instead."""
+The clients are the context's (`ctx.clients`; tests swap in fakes of the ports), and so are
+the breakers, the sleep between retries and the jitter's random source."""
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from arenabrain.clients.breakers import CircuitBreaker
 from arenabrain.clients.errors import UpstreamError as UpstreamError
-from arenabrain.clients.retry import RetryPolicy
 from arenabrain.context import Context
 from arenabrain.credits import breakers
-from arenabrain.credits.breakers import Breakers
 from arenabrain.credits.ports import BagsPort, HoldersPort, KeysPort, SignerPort, SolanaPort
+from arenabrain.credits.retry import RetryPolicy
 
 T = TypeVar("T")
-CLIENTS = "credit_clients"  # the key `clients.credits_wiring` memoises under
-BREAKERS = "credits.breakers"
-SLEEP = "credits.sleep"  # an injected `async sleep(seconds)`; tests never really wait
-RNG = "credits.rng"
 
 
 class CreditClients(Protocol):
+    """What the pipeline needs of `ctx.clients`."""
+
     @property
     def bags(self) -> BagsPort: ...
 
@@ -42,35 +38,13 @@ class CreditClients(Protocol):
     def signer(self) -> SignerPort | None: ...
 
 
-def credit_clients(ctx: Context) -> CreditClients:
-    """The upstream clients of this context, built on first use."""
-    found: CreditClients | None = ctx.extras.get(CLIENTS)
-    if found is None:
-        found = build_clients(ctx)
-        ctx.extras[CLIENTS] = found
-    return found
-
-
-def build_clients(ctx: Context) -> CreditClients:
-    from arenabrain.clients.credits_wiring import credit_clients as wiring
-
-    clients: CreditClients = wiring(ctx)
-    return clients
-
-
 class Guard:
     """Calls an upstream through its breaker, with retries for idempotent calls."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        found: Breakers | None = ctx.extras.get(BREAKERS)
-        if found is None:
-            found = ctx.extras[BREAKERS] = Breakers()
-        self.breakers = found
-        self.retry = RetryPolicy(
-            sleep=ctx.extras.get(SLEEP, asyncio.sleep),
-            rng=ctx.extras.get(RNG) or random.Random(),
-        )
+        self.breakers = ctx.breakers
+        self.retry = RetryPolicy(sleep=ctx.sleep, rng=ctx.rng)
 
     async def call(
         self,
@@ -92,7 +66,7 @@ class Guard:
     async def _through_breaker(self, upstream: str, call: Callable[[], Awaitable[T]]) -> T:
         if upstream not in self.breakers.items:
             async with self.ctx.db.read() as session:
-                await self.breakers.get(session, upstream)
+                await breakers.get(session, self.breakers, upstream)
         breaker = self.breakers.items[upstream]
         before = breaker.snapshot()
         breaker.before_call(self.ctx.clock.now())
@@ -112,7 +86,7 @@ class Guard:
         await self._persist(breaker, before)
         return result
 
-    async def _persist(self, breaker: breakers.CircuitBreaker, before: Any) -> None:
+    async def _persist(self, breaker: CircuitBreaker, before: Any) -> None:
         if breaker.snapshot() == before:
             return
         async with self.ctx.db.write() as session:

@@ -17,7 +17,7 @@ from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import keys
 from arenabrain.credits.models import UsageSnapshot, UserKey
-from arenabrain.credits.upstreams import Guard, credit_clients
+from arenabrain.credits.upstreams import Guard
 from arenabrain.db.ids import new_id
 
 ROWS_LIMIT_MAX = 1000
@@ -38,7 +38,7 @@ async def poll_usage(ctx: Context) -> dict[str, int]:
         live = await keys.all_live(session)
     if not live:
         return {"synced": 0, "missing": 0}
-    port = credit_clients(ctx).keys
+    port = ctx.clients.keys
     remote = {k.hash: k for k in await Guard(ctx).call("openrouter", port.list_keys)}
     now = ctx.clock.now()
     synced = missing = 0

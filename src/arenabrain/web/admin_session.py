@@ -17,7 +17,6 @@ from arenabrain.web.auth import (
     ADMIN_SESSION_SECONDS,
     ContextDep,
     admin_cookie_session,
-    guards,
     ip_of,
     issue_admin_token,
     tokens_match,
@@ -41,7 +40,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 @router.post("/api/admin/login", responses=error_responses(401, 429, 503))
 async def login(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
     """Exchange the admin password for a 7-day session cookie."""
-    failures = guards(ctx).login_failures
+    failures = ctx.guards.login_failures
     ip = ip_of(request, ctx)
     if failures.blocked(ip):
         raise TooManyRequests(

@@ -24,7 +24,6 @@ from arenabrain.context import Context
 from arenabrain.web import session_store
 from arenabrain.web.client_ip import client_ip
 from arenabrain.web.errors import TooManyRequests, Unauthorized
-from arenabrain.web.ratelimit import FixedWindowLimiter
 
 BEARER = re.compile(r"^Bearer\s+(.+)$")
 ADMIN_COOKIE = "forecaster_admin"
@@ -51,36 +50,12 @@ def bearer_token(request: Request) -> str | None:
     return match.group(1).strip() if match else None
 
 
-class Guards:
-    """The per-process rate limiters, built once per app on the injected clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.cron = FixedWindowLimiter(10, 60, clock)
-        self.admin = FixedWindowLimiter(30, 60, clock)
-        self.login_failures = FixedWindowLimiter(5, 600, clock)
-        self.api_failures = FixedWindowLimiter(5, 900, clock)
-        self.run_starts = FixedWindowLimiter(5, 60, clock)  # CreditBrain POST /api/runs
-        # The CreditBrain API as a whole, per client address (the anchor's global limit).
-        self.api_requests = FixedWindowLimiter(100, 60, clock)
-        # Holder key collection (public): per client address, and per wallet whatever the
-        # address, so neither one machine nor a botnet can grind one wallet's challenges.
-        self.claim_addresses = FixedWindowLimiter(20, 60, clock)
-        self.claim_wallets = FixedWindowLimiter(10, 900, clock)
-
-
-def guards(ctx: Context) -> Guards:
-    found: Guards | None = ctx.extras.get("guards")
-    if found is None:
-        found = ctx.extras["guards"] = Guards(ctx.clock)
-    return found
-
-
 def ip_of(request: Request, ctx: Context) -> str:
     return client_ip(request, ctx.settings.trust_proxy_headers)
 
 
 async def require_cron(request: Request, ctx: ContextDep) -> None:
-    limiter = guards(ctx).cron
+    limiter = ctx.guards.cron
     key = ip_of(request, ctx)
     if not limiter.hit(key):
         raise TooManyRequests(RATE_MESSAGE, limiter.retry_after(key))
@@ -91,7 +66,7 @@ async def require_cron(request: Request, ctx: ContextDep) -> None:
 
 
 async def require_api_token(request: Request, ctx: ContextDep) -> None:
-    limiter = guards(ctx).api_failures
+    limiter = ctx.guards.api_failures
     key = ip_of(request, ctx)
     if limiter.blocked(key):
         raise TooManyRequests(
@@ -156,7 +131,7 @@ async def admin_session_valid(request: Request, ctx: Context) -> bool:
 async def require_admin(request: Request, ctx: ContextDep) -> None:
     if await admin_session_valid(request, ctx):
         return  # a valid session bypasses the admin rate limit
-    limiter = guards(ctx).admin
+    limiter = ctx.guards.admin
     key = ip_of(request, ctx)
     if not limiter.hit(key):
         raise TooManyRequests(RATE_MESSAGE, limiter.retry_after(key))

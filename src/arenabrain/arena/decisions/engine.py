@@ -51,7 +51,7 @@ from arenabrain.arena.models import (
 )
 from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.weeks import decision_week
-from arenabrain.clients.openrouter_chat import ChatResult, OpenRouterChatError, complete
+from arenabrain.clients.openrouter_chat import ChatResult, OpenRouterChatError
 from arenabrain.clients.polymarket import PolymarketError
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
@@ -490,18 +490,10 @@ async def _ask(
     ctx: Context, agent: AgentRef, system: str, cash: Decimal, work: _Work
 ) -> ParsedDecision:
     """Call the model, parse, retry once on malformed output, else the default HOLD."""
-    api_key = ctx.settings.openrouter_api_key
-    key = api_key.get_secret_value() if api_key is not None else None
     user = work.user_prompt
     while True:
-        answer = await complete(
-            ctx.http.openrouter,
-            api_key=key,
-            model=agent.openrouter_id,
-            system=system,
-            user=user,
-            prices=agent.prices,
-            site_url=ctx.settings.site_url,
+        answer = await ctx.clients.chat.complete(
+            model=agent.openrouter_id, system=system, user=user, prices=agent.prices
         )
         work.attempts.add(answer)
         work.raw = answer.text

@@ -2,7 +2,7 @@
 (`parsing`) and the retrying transport under them (`transport`). The client knows nothing of
 the database."""
 
-from arenabrain.clients.polymarket.client import PolymarketClient, polymarket_client
+from arenabrain.clients.polymarket.client import PolymarketClient
 from arenabrain.clients.polymarket.clob import BookLevel, ClobClient, OrderBook, parse_book
 from arenabrain.clients.polymarket.gamma import (
     GammaClient,
@@ -34,7 +34,6 @@ __all__ = [
     "parse_book",
     "parse_close_date",
     "parse_market",
-    "polymarket_client",
     "select_top_markets",
     "side_label",
     "to_price",

@@ -83,8 +83,8 @@ def error_code(exc: BaseException) -> str:
     """The run error code for an upstream error (the runbook's OPENROUTER_TIMEOUT included):
     `<UPSTREAM>_TIMEOUT`, `_RATE_LIMITED` (429), `_5XX` (an error status from 500 to 599),
     `_UNAVAILABLE` (an open breaker, or another transient failure) or `_ERROR`."""
+    from arenabrain.clients.breakers import BreakerOpen
     from arenabrain.clients.errors import UpstreamError
-    from arenabrain.credits.breakers import BreakerOpen
 
     if isinstance(exc, PhaseFailure):
         return exc.code
@@ -111,8 +111,8 @@ async def confirmation(pc: PhaseContext, kind: str, signature: str, lvbh: int) -
     An outcome still unknown when the client gives up, or when the RPC cannot be asked (a
     transient error, an open breaker), is not retried here: the phase fails with
     `<KIND>_TX_UNCONFIRMED` and the recorded signature is checked again on resume."""
+    from arenabrain.clients.breakers import BreakerOpen
     from arenabrain.clients.errors import UpstreamError
-    from arenabrain.credits.breakers import BreakerOpen
 
     solana = pc.clients.solana
     try:

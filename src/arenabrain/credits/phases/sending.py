@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from arenabrain.clients.breakers import BreakerOpen
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.solana import RpcError
-from arenabrain.credits.breakers import BreakerOpen
 from arenabrain.credits.phases.base import PhaseContext
 
 SendState = Literal["sent", "rejected", "uncertain"]

@@ -1,4 +1,5 @@
-"""Fixed-window counters per key, in process memory, on the injected clock."""
+"""Fixed-window counters per key, in process memory, on the injected clock; and `Guards`, the
+limiters the HTTP doors share (one set per context: `Context.guards`)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,20 @@ class FixedWindowLimiter:
     def sweep(self) -> None:
         now = self._now()
         self._windows = {k: w for k, w in self._windows.items() if w.resets_at > now}
+
+
+class Guards:
+    """The per-process rate limiters, built once per app on the injected clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.cron = FixedWindowLimiter(10, 60, clock)
+        self.admin = FixedWindowLimiter(30, 60, clock)
+        self.login_failures = FixedWindowLimiter(5, 600, clock)
+        self.api_failures = FixedWindowLimiter(5, 900, clock)
+        self.run_starts = FixedWindowLimiter(5, 60, clock)  # CreditBrain POST /api/runs
+        # The CreditBrain API as a whole, per client address (the anchor's global limit).
+        self.api_requests = FixedWindowLimiter(100, 60, clock)
+        # Holder key collection (public): per client address, and per wallet whatever the
+        # address, so neither one machine nor a botnet can grind one wallet's challenges.
+        self.claim_addresses = FixedWindowLimiter(20, 60, clock)
+        self.claim_wallets = FixedWindowLimiter(10, 900, clock)
