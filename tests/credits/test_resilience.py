@@ -11,10 +11,10 @@ import pytest
 from arenabrain.clients.breakers import BreakerOpen, BreakerState, CircuitBreaker
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.openrouter_keys import Credits, OpenRouterKey
+from arenabrain.clients.retry import RetryPolicy
 from arenabrain.credits import breakers
 from arenabrain.credits.keystore import KeyStore, KeyStoreError
 from arenabrain.credits.pool import distributable_cents, pool_numbers, promised_cents
-from arenabrain.credits.retry import RetryPolicy
 from arenabrain.credits.upstreams import Guard
 from tests.credits.fakes import transient
 

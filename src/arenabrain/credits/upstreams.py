@@ -11,10 +11,10 @@ from typing import Any, Protocol, TypeVar
 
 from arenabrain.clients.breakers import CircuitBreaker
 from arenabrain.clients.errors import UpstreamError as UpstreamError
+from arenabrain.clients.retry import RetryPolicy
 from arenabrain.context import Context
 from arenabrain.credits import breakers
 from arenabrain.credits.ports import BagsPort, HoldersPort, KeysPort, SignerPort, SolanaPort
-from arenabrain.credits.retry import RetryPolicy
 
 T = TypeVar("T")
 

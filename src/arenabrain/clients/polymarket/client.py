@@ -9,7 +9,7 @@ import httpx
 
 from arenabrain.clients.polymarket.clob import ClobClient
 from arenabrain.clients.polymarket.gamma import GammaClient
-from arenabrain.clients.polymarket.transport import Sleep, Transport
+from arenabrain.clients.polymarket.transport import Sleep, Transport, retry_policy
 
 
 class PolymarketClient:
@@ -18,5 +18,6 @@ class PolymarketClient:
     def __init__(
         self, gamma: httpx.AsyncClient, clob: httpx.AsyncClient, *, sleep: Sleep = asyncio.sleep
     ) -> None:
-        self.gamma = GammaClient(Transport(gamma, sleep=sleep))
-        self.clob = ClobClient(Transport(clob, sleep=sleep))
+        retry = retry_policy(sleep)
+        self.gamma = GammaClient(Transport(gamma, retry=retry))
+        self.clob = ClobClient(Transport(clob, retry=retry))
