@@ -130,5 +130,5 @@ def decode(response: httpx.Response) -> Any:
         raise PolymarketError(
             UPSTREAM,
             f"Polymarket answered {response.status_code} with a body that is not JSON",
-            response.status_code,
+            status=response.status_code,
         ) from exc
