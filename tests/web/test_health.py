@@ -104,3 +104,37 @@ async def test_arena_health_never_names_missing_secrets(
         "message": "Required configuration is incomplete",
     }
     assert "CRON_SECRET" not in response.text and "OPENROUTER" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("management_key", "path"), [("sk-or-v1-management", "/credits"), (None, "/models")]
+)
+async def test_openrouter_is_asked_through_its_client_credits_with_a_key_else_the_catalog(
+    management_key: str | None, path: str
+) -> None:
+    from types import SimpleNamespace
+
+    import respx
+    from pydantic import SecretStr
+
+    base = "https://openrouter.example/api/v1"
+    answers = {
+        "/credits": {"data": {"total_credits": 10, "total_usage": 1}},
+        "/models": {"data": [{"id": "a/b"}]},
+    }
+    async with httpx.AsyncClient(base_url=base + "/") as http:
+        ctx: Any = SimpleNamespace(
+            settings=SimpleNamespace(
+                openrouter_management_key=SecretStr(management_key) if management_key else None
+            ),
+            http=SimpleNamespace(openrouter=http),
+        )
+        with respx.mock(base_url=base, assert_all_called=False) as mock:
+            route = mock.get(path).mock(return_value=httpx.Response(200, json=answers[path]))
+            assert await health.openrouter_ok(ctx) is True
+            sent = route.calls.last.request.headers.get("authorization")
+            assert sent == (f"Bearer {management_key}" if management_key else None)
+            route.mock(return_value=httpx.Response(401, json={"error": {"message": "no"}}))
+            assert await health.openrouter_ok(ctx) is False
+            route.mock(return_value=httpx.Response(200, json={"unexpected": True}))
+            assert await health.openrouter_ok(ctx) is False

@@ -18,7 +18,6 @@ from datetime import datetime
 from functools import cmp_to_key
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +36,7 @@ from arenabrain.arena.benchmark import (
 from arenabrain.arena.models import ModelFamily, ModelLineupReview, ModelRelease
 from arenabrain.arena.system_logs import Severity, log_event
 from arenabrain.arena.wire import decode_json, iso
+from arenabrain.clients.openrouter import CatalogError, fetch_catalog
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id
 from arenabrain.errors import AppError, NotFound
@@ -233,31 +233,6 @@ def review_family(
 
 
 # --- the catalog ------------------------------------------------------------------------------
-
-
-class CatalogError(Exception):
-    pass
-
-
-async def fetch_catalog(openrouter: httpx.AsyncClient) -> list[Mapping[str, Any]]:
-    """`GET {OPENROUTER_BASE_URL}/models`: the public catalog (no credentials sent)."""
-    try:
-        response = await openrouter.get("models", headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise CatalogError(f"OpenRouter model catalog request failed: {exc}") from exc
-    if response.status_code >= 300:
-        raise CatalogError(
-            "OpenRouter model catalog request failed: "
-            f"{response.status_code} {response.reason_phrase}".rstrip()
-        )
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise CatalogError("OpenRouter model catalog response was not JSON") from exc
-    data = body.get("data") if isinstance(body, Mapping) else None
-    if not isinstance(data, list):
-        raise CatalogError("OpenRouter model catalog response did not include a data array")
-    return [m for m in data if isinstance(m, Mapping)]
 
 
 def catalog_source(ctx: Context) -> str:

@@ -16,6 +16,8 @@ from pydantic import RootModel
 from sqlalchemy import text
 
 from arenabrain.arena.read_models.cache import cached_json
+from arenabrain.clients.openrouter import fetch_catalog
+from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.context import Context
 from arenabrain.web.auth import ContextDep
 
@@ -46,14 +48,12 @@ async def openrouter_ok(ctx: Context) -> bool:
     key = ctx.settings.openrouter_management_key
     try:
         if key is not None:
-            response = await ctx.http.openrouter.get(
-                "credits", headers={"Authorization": f"Bearer {key.get_secret_value()}"}
-            )
+            await OpenRouterKeys(ctx.http.openrouter, key.get_secret_value()).credits()
         else:
-            response = await ctx.http.openrouter.get("models")
+            await fetch_catalog(ctx.http.openrouter)
     except Exception:
         return False
-    return response.is_success
+    return True
 
 
 async def within_deadline(check: Awaitable[bool]) -> bool:
