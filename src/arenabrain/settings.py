@@ -253,6 +253,8 @@ class Settings(BaseSettings):
     max_key_limit_usd: Usd = Field(Decimal("100"), ge=1, le=10000)
     key_rotation_days: int = Field(90, ge=1, le=365)
     usage_poll_interval_min: int = Field(15, ge=1, le=1440)
+    # Holders PROVISIONING serves at once (key creations and top-ups in flight to OpenRouter).
+    provisioning_concurrency: int = Field(8, ge=1, le=64)
 
     # --- CreditBrain: Bags agent ----------------------------------------------------------------
     bags_agent_username: OptionalText = None

@@ -41,10 +41,30 @@ def key_object(hash_: str = "f01d", **extra: object) -> dict[str, object]:
     return data
 
 
+class Ticker:
+    """A monotonic clock that only the client's waits move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-async def keys() -> AsyncIterator[OpenRouterKeys]:
+def ticker() -> Ticker:
+    return Ticker()
+
+
+@pytest.fixture
+async def keys(ticker: Ticker) -> AsyncIterator[OpenRouterKeys]:
     async with httpx.AsyncClient(base_url=BASE + "/") as http:
-        yield OpenRouterKeys(http, MANAGEMENT)
+        yield OpenRouterKeys(http, MANAGEMENT, sleep=ticker.sleep, monotonic=ticker.monotonic)
 
 
 @respx.mock
@@ -96,6 +116,61 @@ async def test_list_keys_pages_by_100_until_a_short_page(keys: OpenRouterKeys) -
     assert all(call.request.url.params["include_disabled"] == "true" for call in route.calls)
     assert len(listed) == 201
     assert listed[-1].disabled is True
+
+
+@respx.mock
+async def test_a_sweep_for_given_keys_stops_once_it_has_seen_them(keys: OpenRouterKeys) -> None:
+    pages = {str(n): [key_object(f"h{i}") for i in range(n, n + 100)] for n in (0, 100, 200)}
+    route = respx.get(f"{BASE}/keys").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json={"data": pages[request.url.params["offset"]]}
+        )
+    )
+    listed = await keys.list_keys(until_found=["h5", "h150"])
+    assert route.call_count == 2 and len(listed) == 200  # no third request, no empty page
+
+
+@respx.mock
+async def test_a_key_shifted_onto_the_next_page_is_listed_once(keys: OpenRouterKeys) -> None:
+    # A key created between the two requests pushes h99 from page 1 to the top of page 2.
+    pages = {
+        "0": [key_object(f"h{i}") for i in range(100)],
+        "100": [key_object("h99"), key_object("h100")],
+    }
+    respx.get(f"{BASE}/keys").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json={"data": pages[request.url.params["offset"]]}
+        )
+    )
+    listed = await keys.list_keys()
+    assert [k.hash for k in listed] == [f"h{i}" for i in range(101)]
+
+
+@respx.mock
+async def test_a_429_is_sent_again_after_retry_after(keys: OpenRouterKeys, ticker: Ticker) -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"error": {"code": 429}}),
+            httpx.Response(201, json={"data": key_object(), "key": PLAINTEXT}),
+        ]
+    )
+    route = respx.post(f"{BASE}/keys").mock(side_effect=lambda request: next(answers))
+    created = await keys.create_key("n", Decimal(5), None, None)
+    assert created.plaintext == PLAINTEXT and route.call_count == 2
+    assert ticker.waits == [7.0]
+
+
+@respx.mock
+async def test_a_429_that_lasts_ends_as_a_transient_error(
+    keys: OpenRouterKeys, ticker: Ticker
+) -> None:
+    respx.get(f"{BASE}/credits").mock(
+        return_value=httpx.Response(429, json={"error": {"code": 429, "message": "slow down"}})
+    )
+    with pytest.raises(UpstreamError) as caught:
+        await keys.credits()
+    assert (caught.value.status, caught.value.transient) == (429, True)
+    assert ticker.waits == [1.0, 1.0, 1.0]  # no Retry-After: a second, three times
 
 
 @respx.mock

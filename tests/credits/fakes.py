@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -404,7 +405,7 @@ class FakeKeys:
         self.faults.leave("create_key")
         return CreatedKey(self.view(state), plaintext)
 
-    async def list_keys(self) -> list[OpenRouterKey]:
+    async def list_keys(self, *, until_found: Collection[str] = ()) -> list[OpenRouterKey]:
         self.faults.enter("list_keys")
         listed = [self.view(k) for k in self.keys.values()]
         self.faults.leave("list_keys")

@@ -72,8 +72,10 @@ async def test_post_keys_500_after_three_keys_fails_the_run_and_the_resume_compl
     assert all(w in failed.error.detail for w in left)
     (row,) = failed_runs_with_sqlite3(db_path)
     assert row == [failed.run_id, "FAILED", "OPENROUTER_5XX", failed.error.detail]
-    # Three 500s open the breaker; the other four holders were not even tried.
-    assert world.calls("openrouter", "POST") == 3 + 3
+    # Three 500s open the breaker: the holders not yet tried by then are not tried at all
+    # (at most PROVISIONING_CONCURRENCY creates are in flight when it opens).
+    posts = world.calls("openrouter", "POST")
+    assert 3 + 3 <= posts <= 3 + sctx.settings.provisioning_concurrency
 
     emulator.disarm_faults(world)
     clock.advance(minutes=2)  # past the breaker's cooldown
@@ -81,7 +83,7 @@ async def test_post_keys_500_after_three_keys_fails_the_run_and_the_resume_compl
     resumed = await runs.resume_run(sctx, failed.run_id, "cli")
     assert resumed.state == "COMPLETE", resumed.error
     assert (resumed.keys_provisioned, resumed.keys_updated) == (10, 0)
-    assert world.calls("openrouter", "POST") == 6 + 7  # only the seven left
+    assert world.calls("openrouter", "POST") == posts + 7  # only the seven left
     assert world.calls("openrouter", "PATCH") == world.calls("openrouter", "DELETE") == 0
     assert world.calls("helius", "sendTransaction") == sends
     await assert_limits_are_what_is_due(sctx, world)

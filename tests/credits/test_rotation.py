@@ -282,7 +282,7 @@ async def test_a_key_with_an_unsettled_top_up_is_not_rotated(make_ctx, world, cl
     world.keys.faults.fail("update_key", *[timed_out("openrouter", "PATCH keys")] * 4)
     failed = await runs.start_run(ctx, sid, "api")  # tops up: the PATCH's outcome is unknown
     assert failed.state == "FAILED"
-    [pending] = await rows(ctx, KeyMutation, status="PENDING")
+    pending, *_ = await rows(ctx, KeyMutation, status="PENDING")
     with pytest.raises(AppError, match="not settled") as refused:
         await rotation.rotate_wallet(ctx, pending.holder_wallet)
     assert refused.value.status_code == 409

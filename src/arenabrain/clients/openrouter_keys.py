@@ -3,11 +3,18 @@
 Responses are unwrapped from `{"data": ...}` (the anchor forgot to, bug B8); USD numbers become
 Decimal; `limit_reset` is the enum `daily|weekly|monthly` or None (never a date, bug B10);
 `expires_at` is sent as UTC. The plaintext key exists only in `create_key`'s result: it is never
-logged, and neither it nor the management key ever appears in an exception or a repr."""
+logged, and neither it nor the management key ever appears in an exception or a repr.
+
+Rate limits: a 429 was refused, not processed, so it is sent again once OpenRouter's
+`Retry-After` has passed; meanwhile every other request of the client waits too (a run's
+concurrent holders share one client)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -15,10 +22,16 @@ from typing import Any
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError, json_body, send, status_error
+from arenabrain.clients.errors import UpstreamError, json_body, retry_after, send, status_error
 
 UPSTREAM = "openrouter"
+Sleep = Callable[[float], Awaitable[None]]
 PAGE_SIZE = 100
+# A 429 is sent again after OpenRouter's Retry-After (or RATE_LIMIT_WAIT without one), at most
+# this many times in all; then it is the caller's transient error.
+RATE_LIMITED_ATTEMPTS = 4
+RATE_LIMIT_WAIT = 1.0
+RATE_LIMIT_WAIT_MAX = 60.0
 MAX_PAGES = 10_000
 LIMIT_RESETS = frozenset({"daily", "weekly", "monthly"})
 UPDATABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
@@ -63,9 +76,21 @@ class Credits:
 class OpenRouterKeys:
     """OpenRouter's `/keys` and `/credits` endpoints, implementing `KeysPort`."""
 
-    def __init__(self, http: httpx.AsyncClient, management_key: str) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        management_key: str,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._http = http
         self._management_key = management_key
+        self._sleep = sleep
+        self._monotonic = monotonic
+        # After a 429, every request of this client (every concurrent holder of a run) waits
+        # until OpenRouter's Retry-After has passed.
+        self._backoff_until = 0.0
 
     def __repr__(self) -> str:
         return f"OpenRouterKeys(base_url={str(self._http.base_url)!r})"
@@ -98,9 +123,15 @@ class OpenRouterKeys:
             raise UpstreamError(UPSTREAM, "create key response has no key")
         return CreatedKey(key=parse_key(_data(payload)), plaintext=plaintext)
 
-    async def list_keys(self) -> list[OpenRouterKey]:
-        """Every key of the account, disabled ones included, paging by 100 until a short page."""
-        keys: list[OpenRouterKey] = []
+    async def list_keys(self, *, until_found: Collection[str] = ()) -> list[OpenRouterKey]:
+        """Every key of the account, disabled ones included: one sweep of 100-key pages (the
+        newest first), until a short page, or (`until_found`) as soon as every one of those
+        hashes has been seen, so a sweep for N keys of ours costs ceil(N / 100) requests.
+
+        Offsets move when keys are created or deleted during the sweep: a key can come twice
+        (kept once) and, after a deletion, one can be skipped, as with any offset paging."""
+        wanted = set(until_found)
+        seen: dict[str, OpenRouterKey] = {}
         for page in range(MAX_PAGES):
             payload = await self._request(
                 "GET",
@@ -110,9 +141,11 @@ class OpenRouterKeys:
             rows = _data(payload)
             if not isinstance(rows, list):
                 raise UpstreamError(UPSTREAM, "list keys data is not a list")
-            keys.extend(parse_key(row) for row in rows)
-            if len(rows) < PAGE_SIZE:
-                return keys
+            for row in rows:
+                key = parse_key(row)
+                seen.setdefault(key.hash, key)
+            if len(rows) < PAGE_SIZE or (wanted and wanted <= seen.keys()):
+                return list(seen.values())
         raise UpstreamError(UPSTREAM, f"list keys did not end within {MAX_PAGES} pages")
 
     async def get_key(self, key_hash: str) -> OpenRouterKey | None:
@@ -165,16 +198,23 @@ class OpenRouterKeys:
         headers = {"Authorization": f"Bearer {self._management_key}"}
         # The path carries a key hash, never a key; the label keeps even that out of errors.
         label = f"{method} {path.split('/')[0]}"
-        response = await send(
-            self._http,
-            UPSTREAM,
-            method,
-            path,
-            label=label,
-            params=params,
-            json=json,
-            headers=headers,
-        )
+        for attempt in range(1, RATE_LIMITED_ATTEMPTS + 1):
+            await self._wait_out_backoff()
+            response = await send(
+                self._http,
+                UPSTREAM,
+                method,
+                path,
+                label=label,
+                params=params,
+                json=json,
+                headers=headers,
+            )
+            if response.status_code != 429 or attempt == RATE_LIMITED_ATTEMPTS:
+                break
+            # Refused, not processed (a create made no key): wait as told, then send it again.
+            wait = retry_after(response)
+            self._back_off(RATE_LIMIT_WAIT if wait is None else min(wait, RATE_LIMIT_WAIT_MAX))
         status = response.status_code
         if status == 404 and missing_ok:
             return None
@@ -184,6 +224,13 @@ class OpenRouterKeys:
         if not isinstance(body, dict):
             raise UpstreamError(UPSTREAM, f"{label} answered without a JSON object", status=status)
         return body
+
+    def _back_off(self, seconds: float) -> None:
+        self._backoff_until = max(self._backoff_until, self._monotonic() + seconds)
+
+    async def _wait_out_backoff(self) -> None:
+        while (left := self._backoff_until - self._monotonic()) > 0:
+            await self._sleep(left)
 
 
 def parse_key(data: Any) -> OpenRouterKey:

@@ -7,6 +7,7 @@ against these protocols, so tests can hand them fakes. Amounts are integers in b
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -98,7 +99,10 @@ class KeysPort(Protocol):
         self, name: str, limit: Decimal, limit_reset: str | None, expires_at: datetime | None
     ) -> CreatedKey: ...
 
-    async def list_keys(self) -> list[OpenRouterKey]: ...  # every page, disabled included
+    async def list_keys(self, *, until_found: Collection[str] = ()) -> list[OpenRouterKey]:
+        """Every page, disabled keys included; or only until every hash of `until_found` was
+        seen (a usage sweep needs no more)."""
+        ...
 
     async def get_key(self, key_hash: str) -> OpenRouterKey | None: ...  # None when 404
 

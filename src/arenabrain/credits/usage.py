@@ -1,6 +1,6 @@
 """Usage tracking: poll OpenRouter for what holder keys spent, and keep `user_keys` current.
 
-One `GET /keys` listing per poll (not one call per key). Each live key gets a
+One paged `GET /keys` sweep per poll (not one call per key). Each live key gets a
 `usage_snapshots` row; its `current_usage_usd` and `last_synced_at` are updated; it becomes
 EXPIRED past its expiry, EXHAUSTED when nothing remains of its limit, and ACTIVE again once a
 top-up or a window reset gives it room (the anchor never did any of this)."""
@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from arenabrain.clients.openrouter_keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import keys
-from arenabrain.credits.models import UsageSnapshot, UserKey
+from arenabrain.credits.models import UsageSnapshot
 from arenabrain.credits.upstreams import Guard
 from arenabrain.db.ids import new_id
 
@@ -33,26 +33,33 @@ def next_status(key: OpenRouterKey, current: str, now: datetime) -> str:
 
 
 async def poll_usage(ctx: Context) -> dict[str, int]:
-    """Record every live key's usage now; returns counts of synced and missing keys."""
+    """Record every live key's usage now; returns counts of synced and missing keys.
+
+    One paged `GET /keys` sweep that stops as soon as every live key was seen: N keys of ours
+    cost ceil(N / 100) requests, never one per key."""
     async with ctx.db.read() as session:
-        live = await keys.all_live(session)
-    if not live:
+        wanted = [k.openrouter_key_hash for k in await keys.all_live(session)]
+    if not wanted:
         return {"synced": 0, "missing": 0}
     port = ctx.clients.keys
-    remote = {k.hash: k for k in await Guard(ctx).call("openrouter", port.list_keys)}
+    listed = await Guard(ctx).call(
+        "openrouter", lambda: port.list_keys(until_found=wanted), what="GET /keys"
+    )
+    remote = {k.hash: k for k in listed}
     now = ctx.clock.now()
     synced = missing = 0
     async with ctx.db.write() as session:
-        for local in live:
-            key = remote.get(local.openrouter_key_hash)
+        snapshots = []
+        for row in await keys.all_live(session):  # as they are now, in this unit of work
+            key = remote.get(row.openrouter_key_hash)
             if key is None:
                 missing += 1
                 continue
-            session.add(
+            snapshots.append(
                 UsageSnapshot(
                     id=new_id(now),
                     key_hash=key.hash,
-                    strategy_id=local.strategy_id,
+                    strategy_id=row.strategy_id,
                     usage=float(key.usage),
                     usage_daily=float(key.usage_daily),
                     usage_weekly=float(key.usage_weekly),
@@ -62,8 +69,6 @@ async def poll_usage(ctx: Context) -> dict[str, int]:
                     polled_at=now,
                 )
             )
-            row = await session.get(UserKey, local.key_id)
-            assert row is not None
             row.current_usage_usd = float(key.usage)
             row.last_synced_at = now
             status = next_status(key, row.status, now)
@@ -71,6 +76,7 @@ async def poll_usage(ctx: Context) -> dict[str, int]:
                 row.status = status
                 row.updated_at = now
             synced += 1
+        session.add_all(snapshots)
     return {"synced": synced, "missing": missing}
 
 

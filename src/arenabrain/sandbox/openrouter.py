@@ -3,7 +3,8 @@
 Key management follows the real API: a management key (any bearer that is not a provisioned
 holder key, unless `openrouter_state(world)["management_keys"]` names them) creates keys with
 `POST /api/v1/keys` (201, `{data, key:"sk-or-v1-<hex>"}`, the plaintext only there), lists them
-100 per page (`offset`, `include_disabled`), and reads, patches and deletes them by hash.
+100 per page, the newest first (`offset`, `include_disabled`; so offsets move when keys are
+created or deleted mid-sweep), and reads, patches and deletes them by hash.
 `limit_reset` must be daily/weekly/monthly/null and `expires_at` UTC (400 otherwise). Usage is
 simulated with `spend(world, key_hash, usd)`: it raises the key's usage windows (midnight UTC,
 weeks from Monday) and the account's `total_usage`; `limit_remaining = limit - usage` in the
@@ -11,6 +12,9 @@ key's reset window. `POST /api/v1/credits/coinbase` answers 410 like the real se
 
 Every request is recorded (`world.calls("openrouter", "PATCH")` counts top-ups);
 `inject_failure(world, 503, ...)` answers the next requests with those statuses.
+
+Rate limits: `limit_rate(world, requests, seconds)` answers key-management requests past the
+limit with 429 and `Retry-After`, as the real service does under load.
 
 Faults: `arm_fault(world, fault, after=N, times=M)` makes requests of one key operation
 (`create`, `list`, `get`, `patch`, `delete`, `credits`) fail, after letting N of them through,
@@ -23,6 +27,7 @@ ones (`"create-500"`, `"patch-applied-then-timeout"`, ...)."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,7 +62,40 @@ def openrouter_state(world: World) -> dict[str, Any]:
     state.setdefault("management_keys", None)  # None: any bearer but a holder key
     state.setdefault("fail_next", [])
     state.setdefault("faults", [])  # armed faults, see `arm_fault`
+    state.setdefault("rate_limit", None)  # (requests, seconds) on key management, see below
+    state.setdefault("rate_window", [None, 0])  # [window start, requests in it]
+    state.setdefault("rate_limited", 0)  # 429s answered
     return state
+
+
+def limit_rate(world: World, requests: int | None, seconds: float = 10.0) -> None:
+    """Key management answers 429 (with `Retry-After`, OpenRouter's JSON error body) past
+    `requests` per fixed window of `seconds` on the world's clock; None lifts the limit.
+    A refused request is not carried out."""
+    if requests is not None and (requests < 1 or seconds <= 0):
+        raise ValueError("requests must be >= 1 and seconds > 0")
+    state = openrouter_state(world)
+    state["rate_limit"] = None if requests is None else (requests, seconds)
+    state["rate_window"] = [None, 0]
+
+
+def _rate_limited(world: World, state: dict[str, Any]) -> Response | None:
+    """The 429 for this key-management request when the window is full, else None (counted)."""
+    if state["rate_limit"] is None:
+        return None
+    allowed, seconds = state["rate_limit"]
+    now = world.clock.now()
+    start, count = state["rate_window"]
+    if start is None or now >= start + timedelta(seconds=seconds):
+        start, count = now, 0
+    if count >= allowed:
+        state["rate_limited"] += 1
+        wait = max(1, math.ceil((start + timedelta(seconds=seconds) - now).total_seconds()))
+        limited = _error(429, "Rate limit exceeded: too many requests")
+        limited.headers["Retry-After"] = str(wait)
+        return limited
+    state["rate_window"] = [start, count + 1]
+    return None
 
 
 def inject_failure(world: World, *statuses: int) -> None:
@@ -210,6 +248,51 @@ def spend(world: World, key_hash: str, usd: Decimal | str | float) -> Decimal:
     return wanted
 
 
+def _new_key(
+    world: World,
+    name: str,
+    limit: Decimal | None,
+    limit_reset: str | None,
+    expires_at: datetime | None,
+    *,
+    include_byok_in_limit: bool = False,
+    workspace_id: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Store a new key (the newest) and return its record and plaintext."""
+    state = openrouter_state(world)
+    secret = world.rng.randbytes(32).hex()
+    plaintext = f"sk-or-v1-{secret}"
+    state["key_serial"] += 1
+    record: dict[str, Any] = {
+        "hash": hashlib.sha256(plaintext.encode()).hexdigest(),
+        "name": name,
+        "label": f"sk-or-v1-{secret[:3]}...{secret[-3:]}",
+        "disabled": False,
+        "limit": limit,
+        "limit_reset": limit_reset,
+        "include_byok_in_limit": include_byok_in_limit,
+        "created_at": world.clock.now(),
+        "updated_at": None,
+        "expires_at": expires_at,
+        "workspace_id": workspace_id,
+        "spends": [],
+        "order": state["key_serial"],
+    }
+    state["keys"][record["hash"]] = record
+    return record, plaintext
+
+
+def seed_keys(
+    world: World, names: list[str], limit: Decimal | str = "10", limit_reset: str | None = None
+) -> list[str]:
+    """Keys already on the account (as if created earlier), in order; returns their hashes."""
+    if limit_reset not in LIMIT_RESETS:
+        raise ValueError(f"limit_reset must be one of {LIMIT_RESETS}")
+    return [
+        _new_key(world, name, Decimal(str(limit)), limit_reset, None)[0]["hash"] for name in names
+    ]
+
+
 def key_record(world: World, key_hash: str) -> dict[str, Any] | None:
     return openrouter_state(world)["keys"].get(key_hash)
 
@@ -226,7 +309,10 @@ def build(world: World) -> FastAPI:
         if state["fail_next"]:
             status = state["fail_next"].pop(0)
             return _error(status, "injected failure")
-        fault = _take_fault(state, _operation(request.method, request.url.path))
+        operation = _operation(request.method, request.url.path)
+        if operation is not None and (limited := _rate_limited(world, state)) is not None:
+            return limited
+        fault = _take_fault(state, operation)
         if fault is not None and fault.stage == BEFORE:
             return _fault_answer(fault)
         response = await call_next(request)
@@ -274,25 +360,15 @@ def build(world: World) -> FastAPI:
         now = world.clock.now()
         if expires_at is not None and expires_at <= now:
             return _error(400, "expires_at must be in the future")
-        secret = world.rng.randbytes(32).hex()
-        plaintext = f"sk-or-v1-{secret}"
-        state["key_serial"] += 1
-        new_key: dict[str, Any] = {
-            "hash": hashlib.sha256(plaintext.encode()).hexdigest(),
-            "name": name,
-            "label": f"sk-or-v1-{secret[:3]}...{secret[-3:]}",
-            "disabled": False,
-            "limit": _money(body.get("limit")),
-            "limit_reset": body.get("limit_reset"),
-            "include_byok_in_limit": bool(body.get("include_byok_in_limit", False)),
-            "created_at": now,
-            "updated_at": None,
-            "expires_at": expires_at,
-            "workspace_id": body.get("workspace_id"),
-            "spends": [],
-            "order": state["key_serial"],
-        }
-        state["keys"][new_key["hash"]] = new_key
+        new_key, plaintext = _new_key(
+            world,
+            name,
+            _money(body.get("limit")),
+            body.get("limit_reset"),
+            expires_at,
+            include_byok_in_limit=bool(body.get("include_byok_in_limit", False)),
+            workspace_id=body.get("workspace_id"),
+        )
         return JSONResponse({"data": _key_wire(new_key, now), "key": plaintext}, 201)
 
     @app.get("/api/v1/keys")

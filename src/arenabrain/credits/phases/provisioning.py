@@ -29,13 +29,15 @@ is audited; no key is created or changed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.errors import UpstreamError
@@ -50,6 +52,8 @@ from arenabrain.credits.topup import KeyBudget, topped_up_limit
 from arenabrain.db.ids import new_id
 from arenabrain.logging import get_logger
 
+T = TypeVar("T")
+Write = Callable[[AsyncSession], Awaitable[T]]
 CREATED = "provision:create"
 TOPPED_UP = "provision:topup"
 TOPUP_NOT_APPLIED = "provision:topup-not-applied"
@@ -130,20 +134,7 @@ async def provisioning(pc: PhaseContext) -> PhaseOutcome:
         else:
             for key in listed:
                 by_name.setdefault(key.name, []).append(key)
-    for snap in todo:
-        try:
-            await provision_one(pc, snap, live.get(snap.holder_wallet), by_name, store)
-        except LockLost:
-            raise  # another process owns the strategy now: stop at once
-        except Exception as exc:  # one holder's failure must not stop the others
-            failures.append(Failure(snap.holder_wallet, exc))
-            pc.log.warning("Key provisioning failed", wallet=snap.holder_wallet, err=exc)
-            details = {"wallet": snap.holder_wallet, "reason": failures[-1].reason}
-            await pc.journal(
-                lambda s, d=details: audit.record(  # type: ignore[misc]
-                    s, pc.run_id, "PROVISIONING", FAILED, pc.now(), d
-                )
-            )
+    failures += await provision_all(pc, todo, live, by_name, store)
     counts = await pc.journal(lambda s: _counts(s, pc.run_id))
     async with pc.ctx.db.read() as session:
         plan = await snapshots_of(session, pc.run_id)
@@ -164,6 +155,108 @@ async def provisioning(pc: PhaseContext) -> PhaseOutcome:
             "topUpsUnknown": unknown,
         },
     )
+
+
+@dataclass
+class GroupCommit(PhaseContext):
+    """The phase's journal writes, committed together: each write that arrives while another
+    commit is in progress joins the next one, in one unit of work with one lock refresh.
+
+    Concurrent holders share one SQLite database, where every transaction costs a round trip
+    to the writer and a commit; holders waiting on each other's commits would serialise the
+    phase on them. A holder still goes on only once its own write is committed, so nothing
+    is recorded later than before. When a group fails, its writes are committed one by one,
+    so one holder's failing write fails only that holder."""
+
+    writes: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: list[tuple[Write[Any], asyncio.Future[Any]]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, pc: PhaseContext) -> GroupCommit:
+        return cls(**{f.name: getattr(pc, f.name) for f in fields(PhaseContext)})
+
+    async def journal(self, write: Write[T]) -> T:
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.queued.append((write, done))
+        async with self.writes:
+            if not done.done():  # nobody committed it while this holder waited: commit all
+                group, self.queued = self.queued, []
+                await self._commit(group)
+        return done.result()
+
+    async def _commit(self, group: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
+        async def together(session: AsyncSession) -> list[Any]:
+            return [await write(session) for write, _ in group]
+
+        try:
+            results = await super().journal(together)
+        except LockLost as exc:
+            for _, done in group:
+                done.set_exception(exc)
+            return
+        except Exception as exc:
+            if len(group) == 1:
+                group[0][1].set_exception(exc)
+                return
+            for write, done in group:  # rolled back: each on its own, to isolate the failure
+                try:
+                    done.set_result(await super().journal(write))
+                except Exception as own:
+                    done.set_exception(own)
+            return
+        for (_, done), result in zip(group, results, strict=True):
+            done.set_result(result)
+
+
+async def provision_all(
+    pc: PhaseContext,
+    todo: list[AllocationSnapshot],
+    live: dict[str, UserKey],
+    by_name: dict[str, list[OpenRouterKey]],
+    store: KeyStore,
+) -> list[Failure]:
+    """Provision every holder of `todo`, PROVISIONING_CONCURRENCY at a time; returns the
+    failures in plan order.
+
+    Holders are independent: each has its own key, so the journal's one-pending-mutation-per-
+    key rule holds across concurrent holders, and each holder's steps stay in order. Every
+    journal write refreshes the locks, so a long phase keeps them. Another process taking the
+    strategy over (LockLost) stops every holder at once."""
+    bound = asyncio.Semaphore(pc.ctx.settings.provisioning_concurrency)
+    failed: dict[str, Failure] = {}
+    pc = GroupCommit.of(pc)
+    unsettled = await wallets_with_pending(pc)
+
+    async def one(snap: AllocationSnapshot) -> None:
+        async with bound:
+            try:
+                await provision_one(
+                    pc,
+                    snap,
+                    live.get(snap.holder_wallet),
+                    by_name,
+                    store,
+                    pending=snap.holder_wallet in unsettled,
+                )
+            except LockLost:
+                raise  # another process owns the strategy now: stop at once
+            except Exception as exc:  # one holder's failure must not stop the others
+                failure = failed[snap.holder_wallet] = Failure(snap.holder_wallet, exc)
+                pc.log.warning("Key provisioning failed", wallet=snap.holder_wallet, err=exc)
+                details = {"wallet": snap.holder_wallet, "reason": failure.reason}
+                await pc.journal(
+                    lambda s: audit.record(s, pc.run_id, "PROVISIONING", FAILED, pc.now(), details)
+                )
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for snap in todo:
+                group.create_task(one(snap))
+    except BaseExceptionGroup as stopped:
+        # What stopped the holders (the others were cancelled): a lost lock first, else the
+        # first error, raised as itself, as the sequential loop would have.
+        raise (LockLost() if stopped.subgroup(LockLost) else stopped.exceptions[0]) from None
+    return [failed[s.holder_wallet] for s in todo if s.holder_wallet in failed]
 
 
 def unprovisioned(total: int, left: list[str], failures: list[Failure]) -> PhaseFailure:
@@ -201,7 +294,10 @@ async def provision_one(
     live: UserKey | None,
     by_name: dict[str, list[OpenRouterKey]],
     store: KeyStore,
+    *,
+    pending: bool = True,
 ) -> None:
+    """Give one holder their allocation. `pending`: the holder may have unsettled top-ups."""
     # Keys named for this run and holder that nobody recorded were made by a crashed attempt
     # (their plaintext is lost): delete them whatever this holder gets now, so none is left.
     name = keys.key_name(pc.strategy.strategy_id, snap.holder_wallet, pc.run_id)
@@ -210,8 +306,8 @@ async def provision_one(
     seen: dict[str, OpenRouterKey | None] = {}
     if live is not None:
         seen[live.openrouter_key_hash] = await get_key(pc, live.openrouter_key_hash)
-    await settle_pending(pc, snap.holder_wallet, seen)
-    if await attached(pc, snap):
+    settled = pending and await settle_pending(pc, snap.holder_wallet, seen)
+    if settled and await attached(pc, snap):
         return  # an earlier attempt's top-up went through: settled above, never applied again
     if live is not None:
         remote = seen[live.openrouter_key_hash]
@@ -239,8 +335,9 @@ async def attached(pc: PhaseContext, snap: AllocationSnapshot) -> bool:
 
 async def settle_pending(
     pc: PhaseContext, wallet: str, seen: dict[str, OpenRouterKey | None]
-) -> None:
-    """Settle the holder's unfinished top-ups (any run's) against their keys' real state."""
+) -> int:
+    """Settle the holder's unfinished top-ups (any run's) against their keys' real state;
+    returns how many there were."""
     async with pc.ctx.db.read() as session:
         rows = await mutations.pending_for_holder(session, pc.strategy.strategy_id, wallet)
         pending = [(row.id, row.key_hash) for row in rows]
@@ -249,6 +346,20 @@ async def settle_pending(
             seen[key_hash] = await get_key(pc, key_hash)
         remote = seen[key_hash]
         await pc.journal(partial(settle_intent, pc=pc, intent_id=intent_id, remote=remote))
+    return len(pending)
+
+
+async def wallets_with_pending(pc: PhaseContext) -> set[str]:
+    """The strategy's holders with unfinished top-ups, read once for the whole phase (this run
+    holds the strategy's lock: nobody else adds one meanwhile)."""
+    async with pc.ctx.db.read() as session:
+        rows = await session.scalars(
+            select(KeyMutation.holder_wallet).where(
+                KeyMutation.strategy_id == pc.strategy.strategy_id,
+                KeyMutation.status == Outcome.PENDING.value,
+            )
+        )
+        return set(rows)
 
 
 async def settle_intent(
@@ -428,9 +539,13 @@ async def rehearse(pc: PhaseContext) -> PhaseOutcome:
 
 
 async def _attach(session: AsyncSession, snap: AllocationSnapshot, key_hash: str) -> None:
-    row = await session.get(AllocationSnapshot, snap.snapshot_id)
-    assert row is not None
-    row.key_hash = key_hash
+    # One UPDATE, not a load and a flush: it runs once per holder.
+    await session.execute(
+        update(AllocationSnapshot)
+        .where(AllocationSnapshot.snapshot_id == snap.snapshot_id)
+        .values(key_hash=key_hash)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _expire(
