@@ -7,17 +7,11 @@ import pytest
 
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.cron import crontab_trigger
+from arenabrain.jobs import CronJob, by_name
 from arenabrain.logging import configure_logging
 from arenabrain.runtime import open_context
-from arenabrain.scheduler import (
-    LEASE_TTL,
-    CronJob,
-    JobRegistry,
-    Lease,
-    Scheduler,
-    crontab_trigger,
-    run_job,
-)
+from arenabrain.scheduler import LEASE_TTL, Lease, Scheduler, run_job
 
 SATURDAY_NOON = datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
 
@@ -72,8 +66,7 @@ async def test_two_app_instances_on_one_database_run_each_job_once(
     async def job(ctx: Context) -> None:
         runs.append("ran")
 
-    jobs = JobRegistry()
-    jobs.cron("count", "* * * * *", job)
+    jobs = (CronJob("count", "* * * * *", job),)
     async with (
         open_context(settings, clock=clock, transports=sandbox.transports()) as one,
         open_context(settings, clock=clock, transports=sandbox.transports()) as two,
@@ -83,7 +76,7 @@ async def test_two_app_instances_on_one_database_run_each_job_once(
             await scheduler.start()
         try:
             for scheduler in schedulers:
-                await run_job(scheduler.ctx, jobs.jobs["count"], scheduler.lease)
+                await run_job(scheduler.ctx, scheduler.jobs["count"], scheduler.lease)
         finally:
             for scheduler in schedulers:
                 await scheduler.stop()
@@ -99,3 +92,28 @@ async def test_a_failing_job_is_logged_and_does_not_raise(ctx: Context) -> None:
     configure_logging("info", stream=out)
     assert await run_job(ctx, CronJob("broken", "* * * * *", broken)) is None
     assert '"message": "upstream exploded"' in out.getvalue()
+
+
+async def never(ctx: Context) -> None:
+    raise AssertionError("not run in these tests")
+
+
+def test_a_job_with_a_bad_crontab_is_refused_where_it_is_written() -> None:
+    with pytest.raises(ValueError, match="5 fields"):
+        CronJob("broken", "* * * *", never)
+
+
+def test_a_job_name_used_twice_is_refused() -> None:
+    jobs = [CronJob("a", "0 0 * * 0", never), CronJob("a", "0 1 * * 0", never)]
+    with pytest.raises(ValueError, match="used more than once: a"):
+        by_name(jobs)
+
+
+async def test_the_scheduler_runs_exactly_the_jobs_it_is_handed(ctx: Context) -> None:
+    handed = (CronJob("yearly-a", "0 0 1 1 *", never), CronJob("yearly-b", "0 1 1 1 *", never))
+    scheduler = Scheduler(ctx, handed)
+    await scheduler.start()
+    try:
+        assert sorted(job.id for job in scheduler.aps.get_jobs()) == ["yearly-a", "yearly-b"]
+    finally:
+        await scheduler.stop()

@@ -17,6 +17,7 @@ from arenabrain.arena import routes as arena_routes
 from arenabrain.clock import Clock, Sleep
 from arenabrain.credits import jobs as credits_jobs
 from arenabrain.credits import routes as credits_routes
+from arenabrain.jobs import CronJob, by_name
 from arenabrain.logging import configure_logging, get_logger
 from arenabrain.runtime import open_context
 from arenabrain.scheduler import Scheduler
@@ -29,25 +30,30 @@ from arenabrain.web.json_bodies import JsonBodyMiddleware
 from arenabrain.web.openapi import install_openapi
 from arenabrain.web.trailing_slash import TrailingSlashMiddleware
 
-del arena_jobs, credits_jobs  # imported for the jobs they register (until they are values)
-
 
 @dataclass(frozen=True)
 class Domain:
-    """What a domain hands the app: its routes."""
+    """What a domain hands the app: its routes and its scheduled jobs."""
 
     name: str
     router: APIRouter
+    jobs: tuple[CronJob, ...]
 
 
-ARENA = Domain("arena", arena_routes.router)
-CREDITS = Domain("credits", credits_routes.router)
+ARENA = Domain("arena", arena_routes.router, arena_jobs.JOBS)
+CREDITS = Domain("credits", credits_routes.router, credits_jobs.JOBS)
 
 
 def enabled_domains(settings: Settings) -> tuple[Domain, ...]:
     """The domains the settings turn on (ARENA_ENABLED, CREDITS_ENABLED), in a fixed order."""
     flags = ((ARENA, settings.arena_enabled), (CREDITS, settings.credits_enabled))
     return tuple(domain for domain, on in flags if on)
+
+
+def scheduled_jobs(settings: Settings) -> tuple[CronJob, ...]:
+    """Exactly the jobs of the enabled domains (a name used twice is refused)."""
+    jobs = [job for domain in enabled_domains(settings) for job in domain.jobs]
+    return tuple(by_name(jobs).values())
 
 
 class SandboxHeaderMiddleware:
@@ -88,7 +94,9 @@ def create_app(
             )
         async with open_context(settings, clock=clock, transports=transports, sleep=sleep) as ctx:
             app.state.ctx = ctx
-            scheduler = Scheduler(ctx) if settings.scheduler_enabled else None
+            jobs = scheduled_jobs(settings)
+            scheduler = Scheduler(ctx, jobs) if settings.scheduler_enabled else None
+            app.state.scheduler = scheduler
             if scheduler is not None:
                 await scheduler.start()
             log.info("arenabrain started", version=__version__, sandbox=settings.sandbox)

@@ -1,5 +1,5 @@
-"""The in-process scheduler: a registry of cron jobs that domain modules fill, run by
-APScheduler in the one process that holds the database lease.
+"""The in-process scheduler: the cron jobs it is handed (the app hands it those of the enabled
+domains), run by APScheduler in the one process that holds the database lease.
 
 Every process may start the scheduler; each firing first checks the lease, so only the holder
 runs jobs (and every job is idempotent at the database level anyway)."""
@@ -10,8 +10,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -23,32 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from arenabrain.context import Context
 from arenabrain.cron import crontab_trigger
 from arenabrain.db.service_models import SchedulerLease
+from arenabrain.jobs import CronJob, by_name
 from arenabrain.logging import get_logger
 
-Job = Callable[[Context], Awaitable[Any]]
 LEASE_NAME = "scheduler"
 LEASE_TTL = timedelta(seconds=60)
 LEASE_RENEW_SECONDS = 20
-
-
-@dataclass(frozen=True)
-class CronJob:
-    name: str
-    crontab: str
-    func: Job
-
-
-class JobRegistry:
-    def __init__(self) -> None:
-        self.jobs: dict[str, CronJob] = {}
-
-    def cron(self, name: str, crontab: str, func: Job) -> None:
-        """Register `func(ctx)` to run on a standard five-field crontab schedule (UTC)."""
-        crontab_trigger(crontab)  # reject a bad expression at import time, not at start-up
-        self.jobs[name] = CronJob(name, crontab, func)
-
-
-registry = JobRegistry()
 
 
 class Lease:
@@ -122,9 +101,9 @@ async def run_job(ctx: Context, job: CronJob, lease: Lease | None = None) -> Any
 class Scheduler:
     """APScheduler plus the lease keeper, started and stopped by the app's lifespan."""
 
-    def __init__(self, ctx: Context, jobs: JobRegistry = registry) -> None:
+    def __init__(self, ctx: Context, jobs: Iterable[CronJob]) -> None:
         self.ctx = ctx
-        self.jobs = jobs
+        self.jobs = by_name(jobs)
         self.lease = Lease(ctx)
         self.aps = AsyncIOScheduler(
             timezone="UTC",
@@ -134,7 +113,7 @@ class Scheduler:
 
     async def start(self) -> None:
         await self._keep_lease_once()
-        for job in self.jobs.jobs.values():
+        for job in self.jobs.values():
             self.aps.add_job(
                 run_job, crontab_trigger(job.crontab), args=(self.ctx, job, self.lease), id=job.name
             )

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from arenabrain.arena import backups
+from arenabrain.arena.jobs import JOBS
 from arenabrain.arena.models import SystemLog
 from arenabrain.context import Context
 from arenabrain.db.backup import PG_DUMP_HINT, integrity
 from arenabrain.errors import AppError
-from arenabrain.scheduler import registry
+from arenabrain.jobs import by_name
 from tests.conftest import cron_headers
 
 
@@ -54,5 +55,5 @@ async def test_route_requires_the_cron_bearer_and_answers_the_job(
 
 
 def test_scheduler_runs_it_saturday_at_23_00() -> None:
-    job = registry.jobs["backup"]
+    job = by_name(JOBS)["backup"]
     assert (job.crontab, job.func) == ("0 23 * * 6", backups.backup)

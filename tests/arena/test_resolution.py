@@ -21,12 +21,14 @@ from arenabrain.arena.decisions import claims
 from arenabrain.arena.decisions.parser import Bet, Sell
 from arenabrain.arena.execution.accounting import accounting_problems
 from arenabrain.arena.execution.trades import execute_bets, execute_sells
+from arenabrain.arena.jobs import JOBS
 from arenabrain.arena.models import Agent, BrierScore, Cohort, Market, Position, SystemLog, Trade
 from arenabrain.arena.resolution import check_resolutions
 from arenabrain.arena.verdicts import verdict
 from arenabrain.clients.polymarket import parse_market
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.jobs import by_name
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.polymarket import (
     close_market,
@@ -38,7 +40,6 @@ from arenabrain.sandbox.polymarket import (
     resolve_market,
     split_market,
 )
-from arenabrain.scheduler import registry
 from tests.arena.decisions.support import SUNDAY, load_world_markets, seed_cohort
 from tests.conftest import cron_headers
 
@@ -572,7 +573,7 @@ async def test_route_requires_the_cron_bearer_and_answers_the_job(
 
 
 def test_scheduler_runs_it_hourly() -> None:
-    job = registry.jobs["check-resolutions"]
+    job = by_name(JOBS)["check-resolutions"]
     assert (job.crontab, job.func) == ("0 * * * *", check_resolutions)
 
 

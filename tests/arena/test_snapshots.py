@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from arenabrain.arena import markets, pricing
 from arenabrain.arena.decisions.parser import Bet
 from arenabrain.arena.execution.trades import execute_bets
+from arenabrain.arena.jobs import JOBS
 from arenabrain.arena.models import (
     Cohort,
     Market,
@@ -30,6 +31,7 @@ from arenabrain.arena.models import (
 from arenabrain.arena.snapshots import mark, snapshot_bucket, take_snapshots, validate
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.jobs import by_name
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox.polymarket import (
     close_market,
@@ -38,7 +40,6 @@ from arenabrain.sandbox.polymarket import (
     remove_book,
     set_prices,
 )
-from arenabrain.scheduler import registry
 from tests.arena.decisions.support import SUNDAY, seed_cohort
 from tests.conftest import cron_headers
 
@@ -440,7 +441,7 @@ async def test_route_requires_the_cron_bearer_and_answers_the_job(
 
 
 def test_scheduler_runs_it_every_ten_minutes() -> None:
-    job = registry.jobs["take-snapshots"]
+    job = by_name(JOBS)["take-snapshots"]
     assert (job.crontab, job.func) == ("*/10 * * * *", take_snapshots)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from arenabrain.credits import jobs, runs, strategies, usage
 from arenabrain.credits.models import UsageSnapshot, UserKey
-from arenabrain.scheduler import registry
+from arenabrain.jobs import by_name
 from tests.credits.conftest import HOLDER_A, make_strategy
 
 T = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -103,7 +103,7 @@ async def test_the_tick_honours_the_minimum_interval_and_the_kill_switch(
 
 def test_jobs_are_registered() -> None:
     assert {"credits-scheduled-runs", "credits-usage-poll", "credits-key-rotation"} <= set(
-        registry.jobs
+        by_name(jobs.JOBS)
     )
 
 

@@ -1,4 +1,4 @@
-"""CreditBrain's scheduler jobs (imported by the app when CREDITS_ENABLED).
+"""CreditBrain's scheduler jobs, `JOBS` (handed to the scheduler when CREDITS_ENABLED).
 
 Strategies carry their own cron schedules, which change at runtime, so one job ticks every
 minute and starts the run of each ACTIVE strategy whose schedule fired within the last
@@ -25,8 +25,8 @@ from arenabrain.credits.locks import RunInProgress
 from arenabrain.credits.models import Run
 from arenabrain.credits.policy import PolicyBlocked
 from arenabrain.cron import crontab_trigger
+from arenabrain.jobs import CronJob
 from arenabrain.logging import get_logger
-from arenabrain.scheduler import registry
 
 SCHEDULE_GRACE = timedelta(minutes=15)
 
@@ -99,7 +99,9 @@ async def run_scheduled(ctx: Context) -> dict[str, Any]:
     return {"started": started, "skipped": skipped}
 
 
-registry.cron("credits-scheduled-runs", "* * * * *", run_scheduled)
-registry.cron("credits-usage-poll", "* * * * *", usage.poll_usage_if_due)
-# Daily: rotate the keys older than KEY_ROTATION_DAYS, finish rotations a crash left.
-registry.cron("credits-key-rotation", "17 3 * * *", rotation.rotate_due)
+JOBS = (
+    CronJob("credits-scheduled-runs", "* * * * *", run_scheduled),
+    CronJob("credits-usage-poll", "* * * * *", usage.poll_usage_if_due),
+    # Daily: rotate the keys older than KEY_ROTATION_DAYS, finish rotations a crash left.
+    CronJob("credits-key-rotation", "17 3 * * *", rotation.rotate_due),
+)

@@ -16,11 +16,13 @@ from tests.conftest import CRON_SECRET, cron_headers
 from typer.testing import CliRunner
 
 from arenabrain.arena.decisions import engine
+from arenabrain.arena.jobs import JOBS
 from arenabrain.arena.models import Decision, SystemLog
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
+from arenabrain.cron import crontab_trigger
+from arenabrain.jobs import by_name
 from arenabrain.sandbox import Sandbox
-from arenabrain.scheduler import crontab_trigger, registry
 from arenabrain.settings import Settings
 
 ROUTE = "/api/cron/run-decisions"
@@ -129,9 +131,7 @@ async def test_route_without_cohorts_is_an_empty_success(
 
 
 def test_scheduler_runs_it_sundays_at_00_05() -> None:
-    import arenabrain.arena.jobs  # noqa: F401  (registers the arena's jobs)
-
-    job = registry.jobs["run-decisions"]
+    job = by_name(JOBS)["run-decisions"]
     assert job.crontab == "5 0 * * 0"
     assert job.func is engine.run_decisions
     saturday = datetime(2026, 3, 7, 12, tzinfo=UTC)
