@@ -519,10 +519,6 @@ async def test_a_gamma_failure_is_counted_and_changes_nothing(world: World) -> N
     assert {p.status for p in (await world.positions(market.id)).values()} == {"open"}
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 async def test_completion_sweep_runs_after_settlement(
     ctx: Context, sandbox: Sandbox, clock: FrozenClock, make_settings: Callable[..., Any]
 ) -> None:
