@@ -15,7 +15,7 @@ from arenabrain.clients.errors import (
     send,
     status_error,
 )
-from arenabrain.clients.openrouter_chat import OpenRouterChatError
+from arenabrain.clients.openrouter.chat import OpenRouterChatError
 from arenabrain.clients.polymarket import PolymarketError
 
 

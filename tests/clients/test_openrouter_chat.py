@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from arenabrain.clients.openrouter_chat import (
+from arenabrain.clients.openrouter.chat import (
     ChatResult,
     OpenRouterChatError,
     Prices,

@@ -411,6 +411,18 @@ async def test_4xx_is_not_retried(client: PolymarketClient, sleeps: Sleeps) -> N
     assert route.call_count == 1 and sleeps == []
 
 
+async def test_a_body_that_is_not_json_is_a_polymarket_error_with_its_status(
+    client: PolymarketClient, sleeps: Sleeps
+) -> None:
+    with respx.mock(base_url=GAMMA) as mock:
+        mock.get("/markets").mock(return_value=httpx.Response(200, text="<html>maintenance"))
+        with pytest.raises(PolymarketError) as caught:
+            await client.gamma.list_markets(5)
+    assert str(caught.value) == "Polymarket answered 200 with a body that is not JSON"
+    assert (caught.value.status, caught.value.transient) == (200, False)
+    assert sleeps == []
+
+
 async def test_transport_errors_are_retried(client: PolymarketClient, sleeps: Sleeps) -> None:
     with respx.mock(base_url=GAMMA) as mock:
         route = mock.get("/markets").mock(

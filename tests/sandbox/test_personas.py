@@ -20,7 +20,7 @@ from arenabrain.arena.decisions.prompts import (
     system_prompt,
     user_prompt,
 )
-from arenabrain.clients.openrouter_chat import OpenRouterChatError, Prices, complete
+from arenabrain.clients.openrouter.chat import OpenRouterChatError, Prices, complete
 from arenabrain.sandbox.personas import PERSONAS, answer, mount_chat, persona_for, personas_state
 from arenabrain.sandbox.world import World
 

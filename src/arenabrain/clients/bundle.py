@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from arenabrain.clients.bags import BagsClient, BagsRateLimiter
 from arenabrain.clients.helius import HeliusDas
 from arenabrain.clients.http import Upstreams
-from arenabrain.clients.openrouter_chat import OpenRouterChat
+from arenabrain.clients.openrouter.chat import OpenRouterChat
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.clients.polymarket import PolymarketClient
 from arenabrain.clients.signer import keypair_from_text

@@ -51,7 +51,7 @@ from arenabrain.arena.models import (
 )
 from arenabrain.arena.system_logs import log_event
 from arenabrain.arena.weeks import decision_week
-from arenabrain.clients.openrouter_chat import ChatResult, OpenRouterChatError
+from arenabrain.clients.openrouter.chat import ChatResult, OpenRouterChatError
 from arenabrain.clients.polymarket import PolymarketError
 from arenabrain.context import Context
 from arenabrain.db.ids import new_id

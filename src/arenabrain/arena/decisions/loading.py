@@ -21,7 +21,7 @@ from arenabrain.arena.markets import stored_side_price, top_active_markets
 from arenabrain.arena.models import Agent, BenchmarkConfigModel, Market, Position
 from arenabrain.arena.pricing import fetch_side_prices
 from arenabrain.arena.wire import decode_json
-from arenabrain.clients.openrouter_chat import Prices
+from arenabrain.clients.openrouter.chat import Prices
 from arenabrain.context import Context
 
 

@@ -1,4 +1,5 @@
-"""OpenRouter chat completions: one request, one answer, no transport retries.
+"""OpenRouter chat completions (the arena's model calls): one request, one answer, no transport
+retries.
 
 Speaks the OpenAI-compatible dialect, so any such server works: only `choices[0].message` is
 required in the response; `usage`, `usage.cost`, `model` and `finish_reason` are used when
@@ -15,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError, error_message, json_body, send, status_error
+from arenabrain.clients.errors import UpstreamError, error_message
+from arenabrain.clients.openrouter.transport import UPSTREAM, exchange
 
-UPSTREAM = "openrouter"
 CHAT_PATH = "chat/completions"
 TEMPERATURE = 0
 MAX_TOKENS = 16000
@@ -104,30 +105,29 @@ async def complete(
     if not api_key:
         raise OpenRouterChatError(UPSTREAM, "OPENROUTER_API_KEY not configured")
     headers = {
-        "Authorization": f"Bearer {api_key}",
         "Content-Type": "application/json",
         "HTTP-Referer": site_url,
         "X-Title": APP_TITLE,
     }
     started = time.perf_counter()  # a duration, not a date: the monotonic clock is right here
-    response = await send(
+    response, body = await exchange(
         http,
-        UPSTREAM,
         "POST",
         CHAT_PATH,
+        key=api_key,
         error=OpenRouterChatError,
         deadline=time_limit,
         json=request_body(model, system, user),
         headers=headers,
     )
     latency_ms = int((time.perf_counter() - started) * 1000)
-    return _result(response, model, prices, latency_ms)
+    return _result(response, body, model, prices, latency_ms)
 
 
-def _result(response: httpx.Response, model: str, prices: Prices, latency_ms: int) -> ChatResult:
-    body = json_body(response)
-    if response.status_code >= 400:
-        raise status_error(UPSTREAM, CHAT_PATH, response, body, error=OpenRouterChatError)
+def _result(
+    response: httpx.Response, body: Any, model: str, prices: Prices, latency_ms: int
+) -> ChatResult:
+    """The answer of a 2xx exchange (the transport raised for any other status)."""
     if not isinstance(body, dict):
         raise _failed("OpenRouter response was not a JSON object", response)
     if body.get("error"):
