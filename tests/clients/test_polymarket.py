@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arenabrain.clients.polymarket import (
@@ -246,6 +246,7 @@ GAMMA_FIELDS = [
 ]
 
 
+@settings(deadline=None)  # a pure parse: a loaded CI machine must not fail it on time alone
 @given(st.fixed_dictionaries({}, optional=dict.fromkeys(GAMMA_FIELDS, FIELD)))
 def test_parsing_never_raises_anything_but_malformed(raw: dict[str, Any]) -> None:
     with contextlib.suppress(MalformedMarket):
