@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from arenabrain import __version__
+from arenabrain.arena import admin_session
 from arenabrain.arena import jobs as arena_jobs
 from arenabrain.arena import routes as arena_routes
 from arenabrain.clock import Clock, Sleep
@@ -22,7 +23,7 @@ from arenabrain.logging import configure_logging, get_logger
 from arenabrain.runtime import open_context
 from arenabrain.scheduler import Scheduler
 from arenabrain.settings import Settings, load_settings
-from arenabrain.web import admin_session, health
+from arenabrain.web import health
 from arenabrain.web.access_log import AccessLogMiddleware
 from arenabrain.web.body_limit import BodyLimitMiddleware
 from arenabrain.web.errors import install_error_handlers
@@ -111,7 +112,7 @@ def create_app(
     )
     install_error_handlers(app, production=settings.is_production)
     app.include_router(health.router)
-    app.include_router(admin_session.router)
+    app.include_router(admin_session.router)  # served whichever domains are on, as before
     for domain in enabled_domains(settings):
         app.include_router(domain.router)
     install_openapi(app)

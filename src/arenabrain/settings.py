@@ -402,7 +402,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: str | None = "
 
 def signer_key_problem(text: str) -> str | None:
     """Why a SIGNER_PRIVATE_KEY value cannot be a Solana keypair, or None when it can."""
-    from arenabrain.clients.signer import keypair_from_text
+    from arenabrain.keypairs import keypair_from_text
 
     try:
         keypair_from_text(text)

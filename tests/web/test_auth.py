@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from arenabrain.arena import admin_session
 from arenabrain.clock import FrozenClock
 from arenabrain.context import Context
-from arenabrain.web import admin_session
 from arenabrain.web.auth import (
     ADMIN_COOKIE,
     AdminAuth,

@@ -29,7 +29,6 @@ from arenabrain.arena import (
     snapshots,
 )
 from arenabrain.arena.decisions import engine as decisions
-from arenabrain.arena.read_models.cache import cached_json
 from arenabrain.arena.schemas.admin import (
     ActionIn,
     AdminActionResult,
@@ -186,8 +185,7 @@ def json_answer(body: bytes, **headers: str) -> Response:
 @router.get("/api/markets", response_model=MarketsPage)
 async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep) -> Response:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("markets", *query.model_dump().values()),
         MarketsPage,
         lambda: read_models.get_markets(ctx, query),
@@ -198,8 +196,8 @@ async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep
 @router.get("/api/markets/{market_id}", response_model=MarketPage)
 async def market_route(market_id: str, ctx: ContextDep) -> Response:
     """One market with its open positions, recent trades and Brier scores."""
-    body, _ = await cached_json(
-        ctx, ("market", market_id), MarketPage, lambda: read_models.get_market(ctx, market_id)
+    body, _ = await ctx.answers.json(
+        ("market", market_id), MarketPage, lambda: read_models.get_market(ctx, market_id)
     )
     return json_answer(body)
 
@@ -213,8 +211,7 @@ def utc_day(ctx: Context) -> date:
 @router.get("/api/cohorts/{cohort_id}", response_model=CohortPage)
 async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
     """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("cohort", cohort_id, utc_day(ctx)),
         CohortPage,
         lambda: read_models.get_cohort(ctx, cohort_id),
@@ -226,8 +223,7 @@ async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
 async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> Response:
     """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
     positions, history and trades."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("cohort-model", cohort_id, model_key, utc_day(ctx)),
         CohortModelPage,
         lambda: read_models.get_cohort_model(ctx, cohort_id, model_key),
@@ -238,14 +234,14 @@ async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) ->
 @router.get("/api/models/{model_id}", response_model=ModelPage)
 async def model_route(model_id: str, ctx: ContextDep) -> Response:
     """One model family (by slug, id or legacy id) across its cohorts."""
-    body, _ = await cached_json(
-        ctx, ("model", model_id), ModelPage, lambda: read_models.get_model(ctx, model_id)
+    body, _ = await ctx.answers.json(
+        ("model", model_id), ModelPage, lambda: read_models.get_model(ctx, model_id)
     )
     return json_answer(body)
 
 
 # The anchor's cache headers for what browsers may keep; the service itself never serves an
-# answer older than the last committed write (`read_models.cache`).
+# answer older than the last committed write (`db.answer_cache`, `ctx.answers`).
 LEADERBOARD_CACHE = "public, max-age=15, stale-while-revalidate=45"
 PERFORMANCE_CACHE = "public, max-age=60, stale-while-revalidate=600"
 RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
@@ -255,8 +251,8 @@ RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
 async def leaderboard_route(ctx: ContextDep) -> Response:
     """Model families ranked by marked P/L, then the market baseline, each with scores,
     intervals and sample sizes; every cohort; the public model catalog."""
-    body, _ = await cached_json(
-        ctx, ("leaderboard",), LeaderboardPage, lambda: read_models.get_leaderboard(ctx)
+    body, _ = await ctx.answers.json(
+        ("leaderboard",), LeaderboardPage, lambda: read_models.get_leaderboard(ctx)
     )
     return json_answer(body, **{"Cache-Control": LEADERBOARD_CACHE})
 
@@ -268,8 +264,7 @@ async def performance_route(
     """Each family's mean portfolio value over `range` (10M, 1H, 1D, 1W, 1M, 3M, ALL), for
     unarchived cohorts or one `cohort_id`, optionally one `family_id`; 404 for unknown ids."""
     started = time.perf_counter()
-    body, hit = await cached_json(
-        ctx,
+    body, hit = await ctx.answers.json(
         ("performance", query.range, query.cohort_id, query.family_id),
         PerformancePage,
         lambda: read_models.get_performance_data(
@@ -287,8 +282,7 @@ async def performance_route(
 async def cohorts_route(query: Annotated[CohortsQuery, Query()], ctx: ContextDep) -> Response:
     """Every cohort, newest first (`limit` 1-200, `offset`), with agents, markets traded and
     decision flags."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("cohorts", query.limit, query.offset),
         CohortsPage,
         lambda: read_models.get_cohorts(ctx, query.model_dump()),
@@ -301,8 +295,7 @@ async def recent_decisions_route(
     query: Annotated[RecentDecisionsQuery, Query()], ctx: ContextDep
 ) -> Response:
     """The newest decisions of unarchived cohorts (`limit` 1-50, default 10)."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("recent-decisions", query.limit),
         RecentDecisionsPage,
         lambda: read_models.get_recent_decisions(ctx, query.limit),
@@ -315,8 +308,7 @@ async def decision_route(
     decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
 ) -> Response:
     """One decision and its trades (never its prompts, raw answer or cost)."""
-    body, _ = await cached_json(
-        ctx,
+    body, _ = await ctx.answers.json(
         ("decision", decision_id),
         DecisionPage,
         lambda: read_models.get_decision(ctx, decision_id),

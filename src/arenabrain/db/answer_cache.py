@@ -16,7 +16,9 @@ import asyncio
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from arenabrain.db.engine import Database
 
@@ -101,6 +103,20 @@ class ResponseCache:
             return body, False
         finally:
             del self._pending[(key, version)]
+
+    async def json(
+        self,
+        key: Hashable,
+        shape: type[BaseModel],
+        compute: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> tuple[bytes, bool]:
+        """The JSON answer for `key`, checked against `shape` when computed (an undeclared or
+        missing key fails there), and whether it came from the cache."""
+
+        async def render() -> bytes:
+            return shape.model_validate(await compute()).model_dump_json().encode()
+
+        return await self.get(key, render)
 
     def close(self) -> None:
         if self.version is not None:

@@ -24,10 +24,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
-from arenabrain.context import Context
+from arenabrain.clock import Clock
+from arenabrain.db.engine import Database
+from arenabrain.settings import Settings
 
 BACKUP_NAME = re.compile(r"^arenabrain-(\d{8}T\d{6}(?:\d{6})?Z)\.db$")
 PG_DUMP_HINT = (
@@ -109,7 +112,20 @@ def backup_database(database: Path, directory: Path, now: datetime, keep: int) -
     return BackupResult(str(target), target.stat().st_size, verdict, removed)
 
 
-async def create_backup(ctx: Context) -> BackupResult:
+class BackupContext(Protocol):
+    """What the backup job needs of the context (the database adapter knows no more of it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+async def create_backup(ctx: BackupContext) -> BackupResult:
     """Back up the service's SQLite database under BACKUP_PATH (the backup job)."""
     settings = ctx.settings
     return await asyncio.to_thread(

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from pydantic import RootModel
 from sqlalchemy import text
 
-from arenabrain.arena.read_models.cache import cached_json
 from arenabrain.clients.openrouter import fetch_catalog
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.context import Context
@@ -126,8 +125,8 @@ async def _integrity_check(ctx: Context) -> dict[str, str]:
     """The orphan-position probe through the answer cache: its result can change only when the
     data does, so it is recomputed after every commit and never otherwise."""
     try:
-        body, _ = await cached_json(
-            ctx, ("data-integrity",), IntegrityCheck, lambda: _orphan_positions(ctx)
+        body, _ = await ctx.answers.json(
+            ("data-integrity",), IntegrityCheck, lambda: _orphan_positions(ctx)
         )
     except Exception:
         return {"status": "error", "message": "Integrity check unavailable"}

@@ -1,4 +1,5 @@
-"""The Solana signing key, from SIGNER_PRIVATE_KEY as base58 or a JSON byte array."""
+"""The Solana signing key, from SIGNER_PRIVATE_KEY as base58 or a JSON byte array: parsed where
+the settings are checked and where the signer is built, so it lives below both."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Admin login and logout: the `forecaster_admin` session cookie, backed by a stored session.
-Logins are the arena's events too (`admin_login_success`, `admin_login_failed` in
-`system_logs`)."""
+"""Admin login and logout (the arena's admin): the `forecaster_admin` session cookie, backed by
+a stored session (`web.session_store`). Logins are the arena's events too
+(`admin_login_success`, `admin_login_failed` in `system_logs`)."""
 
 from __future__ import annotations
 
