@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 
 import pytest
 from solders.keypair import Keypair
 
 from arenabrain.credits import collection, locks, run_tasks
 from arenabrain.credits.models import KeyRotation, Run, UserKey
+from arenabrain.logging import configure_logging
 from tests.credits.conftest import HOLDER_A, HOLDER_B, NEW, Api, H
 from tests.credits.fakes import holder_keypair, wallet
 
@@ -186,17 +188,25 @@ async def test_collection_is_limited_per_wallet_from_any_address(api: Api, clock
         assert (await http.post("/api/keys/claim/challenge", json={"wallet": HOLDER_A})).is_success
 
 
-async def test_the_plaintext_appears_in_no_log_line(api: Api, world, capsys, caplog) -> None:
-    await provisioned(api)
-    got = await challenge(api)
-    body = {"wallet": HOLDER_A, "nonce": got["nonce"], "signature": signed(HOLDER, got["message"])}
-    plaintext = (await claim(api, body)).json()["key"]
-    await claim(api, body)  # refused: logged too
-    await api.http.post(f"/api/keys/{HOLDER_A}/rotate", headers=H)
-    logged = capsys.readouterr()
-    text = logged.out + logged.err + caplog.text
+async def test_the_plaintext_appears_in_no_log_line(api: Api, world, caplog) -> None:
+    lines = io.StringIO()
+    configure_logging("debug", stream=lines)  # every line the service writes, debug included
+    try:
+        await provisioned(api)
+        got = await challenge(api)
+        body = {
+            "wallet": HOLDER_A,
+            "nonce": got["nonce"],
+            "signature": signed(HOLDER, got["message"]),
+        }
+        plaintext = (await claim(api, body)).json()["key"]
+        await claim(api, body)  # refused: logged too
+        await api.http.post(f"/api/keys/{HOLDER_A}/rotate", headers=H)
+    finally:
+        configure_logging("info", stream=io.StringIO())  # nothing left writing to `lines`
+    text = lines.getvalue() + caplog.text
     # The lines about the key were captured, and none carries it.
-    assert "Key collected" in text and "Key rotated" in text
+    assert "Key collected" in text and "Key rotated" in text and "/api/keys/claim" in text
     assert plaintext not in text
     for key in world.keys.keys.values():
         assert key.plaintext not in text
