@@ -17,10 +17,10 @@ from arenabrain.clients.http import Upstreams
 from arenabrain.clients.openrouter.chat import OpenRouterChat
 from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.clients.polymarket import PolymarketClient
-from arenabrain.keypairs import keypair_from_text
 from arenabrain.clients.signing import Signer
 from arenabrain.clients.solana import SolanaRpc
 from arenabrain.clock import Clock, Sleep
+from arenabrain.keypairs import keypair_from_text
 from arenabrain.settings import Settings
 
 
