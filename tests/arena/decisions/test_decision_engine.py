@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -596,19 +597,31 @@ async def test_the_agent_time_limit_never_fires_inside_the_final_commit(
     arena.pin()
     for model in MODELS:
         arena.script(model, bet_answer(arena.markets[0]))
-    monkeypatch.setattr(claims, "AGENT_TIME_LIMIT", timedelta(seconds=0.3))
-    real_write = arena.ctx.db.write
+    # The limit leaves ample time for the work before the commit, even on a loaded machine;
+    # then the finalizing transaction lingers after its commit until the limit has run out.
+    monkeypatch.setattr(claims, "AGENT_TIME_LIMIT", timedelta(seconds=2))
+    finalizing = contextvars.ContextVar("finalizing", default=False)
+    real_finalize, real_write = engine._finalize, arena.ctx.db.write
+
+    async def finalize(*args: Any) -> Any:
+        finalizing.set(True)
+        return await real_finalize(*args)
 
     @contextlib.asynccontextmanager
     async def write_then_linger() -> Any:
         async with real_write() as session:
             yield session
-        await asyncio.sleep(0.6)  # committed; the caller has not heard back yet
+        if finalizing.get():
+            await asyncio.sleep(2.5)  # committed; the caller has not heard back yet
+
+    monkeypatch.setattr(engine, "_finalize", finalize)
 
     monkeypatch.setattr(arena.ctx.db, "write", write_then_linger)
     body = await run_decisions(arena.ctx)
     decided = body["results"][0]["decisions"]
-    assert [(d["success"], d.get("trades_executed")) for d in decided] == [(True, 1)] * 7
+    assert [(d["success"], d.get("trades_executed")) for d in decided] == [(True, 1)] * 7, [
+        d.get("error") for d in decided
+    ]
     assert await events(arena.ctx, "agent_decision_error") == []
     rows = await decisions(arena.ctx)
     assert {(r.action, r.error_message) for r in rows} == {("BET", None)}
