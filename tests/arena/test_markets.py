@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
 
@@ -548,6 +548,7 @@ def test_fresh_ids_have_the_id_shape_and_do_not_repeat() -> None:
     assert markets.fresh_ids(now, 0) == []
 
 
+@settings(deadline=None)  # a pure property: a loaded machine must not fail it on time
 @given(st.lists(st.text()))
 def test_compact_strings_is_the_compact_json_of_the_list(items: list[str]) -> None:
     assert markets._compact_strings(items) == markets._compact(items)
