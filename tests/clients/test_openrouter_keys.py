@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.openrouter_keys import Credits, OpenRouterKeys, parse_key
+from arenabrain.clients.openrouter.keys import Credits, OpenRouterKeys, parse_key
 
 BASE = "https://openrouter.ai/api/v1"
 MANAGEMENT = "sk-or-v1-management-secret"

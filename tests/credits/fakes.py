@@ -28,7 +28,7 @@ from solders.keypair import Keypair
 from arenabrain.clients.bags import ClaimablePosition, ClaimTransaction, SwapQuote, SwapTransaction
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.helius import TokenAccount
-from arenabrain.clients.openrouter_keys import CreatedKey, Credits, OpenRouterKey
+from arenabrain.clients.openrouter.keys import CreatedKey, Credits, OpenRouterKey
 from arenabrain.clients.solana import USDC_MINT, RpcError, SignatureStatus
 
 

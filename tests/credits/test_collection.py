@@ -217,7 +217,7 @@ async def test_the_plaintext_never_appears_in_a_log_line(
 def test_a_created_key_never_shows_its_plaintext_in_a_repr() -> None:
     from decimal import Decimal
 
-    from arenabrain.clients.openrouter_keys import CreatedKey, OpenRouterKey
+    from arenabrain.clients.openrouter.keys import CreatedKey, OpenRouterKey
 
     zero = Decimal(0)
     key = OpenRouterKey(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.credits import runs
 from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, UserKey

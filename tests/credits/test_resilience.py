@@ -10,7 +10,7 @@ import pytest
 
 from arenabrain.clients.breakers import BreakerOpen, BreakerState, CircuitBreaker
 from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.openrouter_keys import Credits, OpenRouterKey
+from arenabrain.clients.openrouter.keys import Credits, OpenRouterKey
 from arenabrain.clients.retry import RetryPolicy
 from arenabrain.credits import breakers
 from arenabrain.credits.keystore import KeyStore, KeyStoreError

@@ -14,7 +14,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from arenabrain.clients.openrouter_keys import OpenRouterKeys
+from arenabrain.clients.openrouter.keys import OpenRouterKeys
 from arenabrain.clock import FrozenClock
 from arenabrain.credits import runs, usage
 from arenabrain.credits.models import UserKey

@@ -23,7 +23,7 @@ from arenabrain.clients.bags import BagsClient, BagsRateLimiter
 from arenabrain.clients.bundle import Clients, build_clients
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.helius import HeliusDas
-from arenabrain.clients.openrouter_keys import OpenRouterKeys
+from arenabrain.clients.openrouter.keys import OpenRouterKeys
 from arenabrain.clients.signing import Signer
 from arenabrain.clients.solana import USDC_MINT, WSOL_MINT, RpcError, SolanaRpc, is_expired
 from arenabrain.clock import FrozenClock

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.openrouter_keys import OpenRouterKeys
+from arenabrain.clients.openrouter.keys import OpenRouterKeys
 from arenabrain.sandbox import Sandbox
 from arenabrain.sandbox import openrouter as emulator
 from arenabrain.sandbox.world import World

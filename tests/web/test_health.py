@@ -117,6 +117,8 @@ async def test_openrouter_is_asked_through_its_client_credits_with_a_key_else_th
     import respx
     from pydantic import SecretStr
 
+    from arenabrain.clients.openrouter.keys import OpenRouterKeys
+
     base = "https://openrouter.example/api/v1"
     answers = {
         "/credits": {"data": {"total_credits": 10, "total_usage": 1}},
@@ -128,6 +130,7 @@ async def test_openrouter_is_asked_through_its_client_credits_with_a_key_else_th
                 openrouter_management_key=SecretStr(management_key) if management_key else None
             ),
             http=SimpleNamespace(openrouter=http),
+            clients=SimpleNamespace(keys=OpenRouterKeys(http, management_key or "")),
         )
         with respx.mock(base_url=base, assert_all_called=False) as mock:
             route = mock.get(path).mock(return_value=httpx.Response(200, json=answers[path]))

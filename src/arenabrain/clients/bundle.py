@@ -15,7 +15,7 @@ from arenabrain.clients.bags import BagsClient, BagsRateLimiter
 from arenabrain.clients.helius import HeliusDas
 from arenabrain.clients.http import Upstreams
 from arenabrain.clients.openrouter.chat import OpenRouterChat
-from arenabrain.clients.openrouter_keys import OpenRouterKeys
+from arenabrain.clients.openrouter.keys import OpenRouterKeys
 from arenabrain.clients.polymarket import PolymarketClient
 from arenabrain.clients.signing import Signer
 from arenabrain.clients.solana import SolanaRpc

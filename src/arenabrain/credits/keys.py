@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
 from arenabrain.credits.schemas import UserKeyView

@@ -38,7 +38,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.credits.models import KeyMutation
 from arenabrain.db.ids import new_id
 

@@ -38,7 +38,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from arenabrain.clients.openrouter_keys import Credits, OpenRouterKey
+from arenabrain.clients.openrouter.keys import Credits, OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits.models import (
     AllocationSnapshot,

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from arenabrain.clients.bags import ClaimablePosition, ClaimTransaction, SwapQuote, SwapTransaction
 from arenabrain.clients.helius import TokenAccount
-from arenabrain.clients.openrouter_keys import CreatedKey, Credits, OpenRouterKey
+from arenabrain.clients.openrouter.keys import CreatedKey, Credits, OpenRouterKey
 from arenabrain.clients.solana import SignatureStatus
 
 # --- Bags ----------------------------------------------------------------------------------

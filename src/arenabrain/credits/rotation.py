@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import keys, locks, mutations, policy
 from arenabrain.credits.keystore import KeyStore, keystore_for

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 
 LIMIT_RESETS = ("daily", "weekly", "monthly")
 CENT = Decimal("0.01")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.context import Context
 from arenabrain.credits import keys
 from arenabrain.credits.models import UsageSnapshot

@@ -16,7 +16,6 @@ from pydantic import RootModel
 from sqlalchemy import text
 
 from arenabrain.clients.openrouter import fetch_catalog
-from arenabrain.clients.openrouter_keys import OpenRouterKeys
 from arenabrain.context import Context
 from arenabrain.web.auth import ContextDep
 
@@ -47,7 +46,7 @@ async def openrouter_ok(ctx: Context) -> bool:
     key = ctx.settings.openrouter_management_key
     try:
         if key is not None:
-            await OpenRouterKeys(ctx.http.openrouter, key.get_secret_value()).credits()
+            await ctx.clients.keys.credits()
         else:
             await fetch_catalog(ctx.http.openrouter)
     except Exception:

@@ -1,7 +1,8 @@
 """OpenRouter, one client for every part of its API the service uses: `chat` completions (the
-arena's model calls) and the public model `catalog` (the lineup review, the readiness check),
-over one `transport` that sets each call's key and maps failures to `UpstreamError` in the
-calling family's words."""
+arena's model calls), the public model `catalog` (the lineup review, the readiness check), and
+with the management key the holder `keys` and the account's credits (CreditBrain), over one
+`transport` that sets each call's key and maps failures to `UpstreamError` in the calling
+family's words."""
 
 from arenabrain.clients.openrouter.catalog import CatalogError, fetch_catalog
 from arenabrain.clients.openrouter.chat import (
@@ -11,12 +12,17 @@ from arenabrain.clients.openrouter.chat import (
     Prices,
     complete,
 )
+from arenabrain.clients.openrouter.keys import CreatedKey, Credits, OpenRouterKey, OpenRouterKeys
 
 __all__ = [
     "CatalogError",
     "ChatResult",
+    "CreatedKey",
+    "Credits",
     "OpenRouterChat",
     "OpenRouterChatError",
+    "OpenRouterKey",
+    "OpenRouterKeys",
     "Prices",
     "complete",
     "fetch_catalog",

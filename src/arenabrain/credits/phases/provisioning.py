@@ -41,7 +41,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.errors import UpstreamError
-from arenabrain.clients.openrouter_keys import OpenRouterKey
+from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.credits import audit, keys, mutations, rotation
 from arenabrain.credits.keystore import KeyStore, keystore_for
 from arenabrain.credits.locks import LockLost

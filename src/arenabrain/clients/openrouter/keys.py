@@ -12,7 +12,6 @@ concurrent holders share one client)."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from arenabrain.clients.errors import UpstreamError, json_body, retry_after, send, status_error
+from arenabrain.clients.errors import UpstreamError
+from arenabrain.clients.openrouter.transport import UPSTREAM, exchange
 
-UPSTREAM = "openrouter"
 Sleep = Callable[[float], Awaitable[None]]
 PAGE_SIZE = 100
 # A 429 is sent again after OpenRouter's Retry-After (or RATE_LIMIT_WAIT without one), at most
@@ -35,7 +34,6 @@ RATE_LIMIT_WAIT_MAX = 60.0
 MAX_PAGES = 10_000
 LIMIT_RESETS = frozenset({"daily", "weekly", "monthly"})
 UPDATABLE = frozenset({"name", "disabled", "limit", "limit_reset", "include_byok_in_limit"})
-KEY_PATTERN = re.compile(r"sk-or-[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -94,10 +92,6 @@ class OpenRouterKeys:
 
     def __repr__(self) -> str:
         return f"OpenRouterKeys(base_url={str(self._http.base_url)!r})"
-
-    def _redact(self, text: str) -> str:
-        # An upstream message could echo a key back; none may travel on in an exception.
-        return KEY_PATTERN.sub("[redacted]", text.replace(self._management_key, "[redacted]"))
 
     async def create_key(
         self,
@@ -194,36 +188,35 @@ class OpenRouterKeys:
     ) -> Any:
         if not self._management_key:
             raise UpstreamError(UPSTREAM, "OPENROUTER_MANAGEMENT_KEY not configured")
-        # Per request, not on the shared client: the chat client uses another key on it.
-        headers = {"Authorization": f"Bearer {self._management_key}"}
         # The path carries a key hash, never a key; the label keeps even that out of errors.
         label = f"{method} {path.split('/')[0]}"
         for attempt in range(1, RATE_LIMITED_ATTEMPTS + 1):
             await self._wait_out_backoff()
-            response = await send(
-                self._http,
-                UPSTREAM,
-                method,
-                path,
-                label=label,
-                params=params,
-                json=json,
-                headers=headers,
-            )
-            if response.status_code != 429 or attempt == RATE_LIMITED_ATTEMPTS:
-                break
-            # Refused, not processed (a create made no key): wait as told, then send it again.
-            wait = retry_after(response)
-            self._back_off(RATE_LIMIT_WAIT if wait is None else min(wait, RATE_LIMIT_WAIT_MAX))
-        status = response.status_code
-        if status == 404 and missing_ok:
-            return None
-        body = json_body(response)
-        if status >= 300:
-            raise status_error(UPSTREAM, label, response, body, redact=self._redact)
-        if not isinstance(body, dict):
-            raise UpstreamError(UPSTREAM, f"{label} answered without a JSON object", status=status)
-        return body
+            try:
+                response, body = await exchange(
+                    self._http,
+                    method,
+                    path,
+                    key=self._management_key,
+                    label=label,
+                    allow=(404,) if missing_ok else (),
+                    params=params,
+                    json=json,
+                )
+            except UpstreamError as exc:
+                if exc.status != 429 or attempt == RATE_LIMITED_ATTEMPTS:
+                    raise
+                # Refused, not processed (a create made no key): wait as told, then send again.
+                wait = exc.retry_after
+                self._back_off(RATE_LIMIT_WAIT if wait is None else min(wait, RATE_LIMIT_WAIT_MAX))
+                continue
+            if response.status_code == 404:
+                return None
+            if not isinstance(body, dict):
+                reason = f"{label} answered without a JSON object"
+                raise UpstreamError(UPSTREAM, reason, status=response.status_code)
+            return body
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _back_off(self, seconds: float) -> None:
         self._backoff_until = max(self._backoff_until, self._monotonic() + seconds)
