@@ -203,6 +203,25 @@ async def test_get_key_unwraps_and_404_is_none(keys: OpenRouterKeys) -> None:
 
 
 @respx.mock
+async def test_a_key_hash_is_sent_as_one_escaped_path_segment(keys: OpenRouterKeys) -> None:
+    """A hash comes from callers (GET /api/keys/{key_hash}): a slash, a dot segment or a control
+    character must not leave the key's path (the management key rides along) nor raise."""
+    missing = httpx.Response(404, json={"error": {"code": 404, "message": "Key not found"}})
+    lookups = respx.route(url__startswith=f"{BASE}/keys/").mock(return_value=missing)
+    credits = respx.get(f"{BASE}/credits").mock(return_value=httpx.Response(200, json={}))
+    assert await keys.get_key("../credits") is None
+    assert await keys.get_key("\x1f?x=1#") is None
+    assert await keys.delete_key("a/b") is False
+    sent = [call.request.url.raw_path for call in respx.calls]
+    assert sent == [
+        b"/api/v1/keys/..%2Fcredits",
+        b"/api/v1/keys/%1F%3Fx%3D1%23",
+        b"/api/v1/keys/a%2Fb",
+    ]
+    assert lookups.call_count == 3 and not credits.called
+
+
+@respx.mock
 async def test_update_key_sends_only_the_changes(keys: OpenRouterKeys) -> None:
     route = respx.patch(f"{BASE}/keys/f01d").mock(
         return_value=httpx.Response(200, json={"data": key_object(limit=150, disabled=True)})

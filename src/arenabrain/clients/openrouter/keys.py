@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -143,7 +144,7 @@ class OpenRouterKeys:
         raise UpstreamError(UPSTREAM, f"list keys did not end within {MAX_PAGES} pages")
 
     async def get_key(self, key_hash: str) -> OpenRouterKey | None:
-        payload = await self._request("GET", f"keys/{key_hash}", missing_ok=True)
+        payload = await self._request("GET", _key_path(key_hash), missing_ok=True)
         return None if payload is None else parse_key(_data(payload))
 
     async def update_key(self, key_hash: str, **changes: Any) -> OpenRouterKey:
@@ -156,12 +157,12 @@ class OpenRouterKeys:
             body["limit"] = _number(Decimal(str(body["limit"])))
         if "limit_reset" in body:
             body["limit_reset"] = _limit_reset(body["limit_reset"])
-        payload = await self._request("PATCH", f"keys/{key_hash}", json=body)
+        payload = await self._request("PATCH", _key_path(key_hash), json=body)
         return parse_key(_data(payload))
 
     async def delete_key(self, key_hash: str) -> bool:
         """Delete a key; False when it did not exist."""
-        payload = await self._request("DELETE", f"keys/{key_hash}", missing_ok=True)
+        payload = await self._request("DELETE", _key_path(key_hash), missing_ok=True)
         if payload is None:
             return False
         return not isinstance(payload, dict) or payload.get("deleted", True) is not False
@@ -224,6 +225,12 @@ class OpenRouterKeys:
     async def _wait_out_backoff(self) -> None:
         while (left := self._backoff_until - self._monotonic()) > 0:
             await self._sleep(left)
+
+
+def _key_path(key_hash: str) -> str:
+    # The hash may come from a caller: one escaped segment, so no slash, dot segment or control
+    # character can send the management key elsewhere.
+    return f"keys/{quote(key_hash, safe='')}"
 
 
 def parse_key(data: Any) -> OpenRouterKey:
