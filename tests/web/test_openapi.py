@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import api_headers
+from tests.conftest import ADMIN_PASSWORD, api_headers
 from tests.web.test_request_bodies import ENV
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
@@ -76,6 +77,37 @@ def test_protected_operations_document_401_and_429(app: FastAPI) -> None:
     assert "401" not in public
 
 
+def test_guarded_operations_document_the_credentials_they_take(app: FastAPI) -> None:
+    document = app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["cronSecret"] == schemes["apiToken"] | {"description": ANY}
+    assert schemes["apiToken"]["scheme"] == "bearer"
+    assert schemes["adminSession"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "forecaster_admin",
+        "description": "",
+    }
+    required = {
+        (method, path): [name for req in op.get("security", []) for name in req]
+        for method, path, op in operations(document)
+    }
+    assert required["POST", "/api/cron/run-decisions"] == ["cronSecret"]
+    assert required["GET", "/api/admin/stats"] == ["adminSession"]
+    assert required["GET", "/api/strategies"] == ["apiToken"]
+    for public in (
+        ("GET", "/api/leaderboard"),
+        ("GET", "/api/health"),
+        ("POST", "/api/admin/login"),
+        ("POST", "/api/keys/claim"),
+    ):
+        assert required[public] == [], public
+    guarded = [key for key, names in required.items() if names]
+    assert len(guarded) > 40
+    for method, path in guarded:  # a credential can be refused, and its guard limits tries
+        assert {"401", "429"} <= documented(document, method, path), (method, path)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "statuses"),
     [
@@ -89,6 +121,13 @@ def test_protected_operations_document_401_and_429(app: FastAPI) -> None:
         ("GET", "/api/credit-pool", {"502"}),
         ("POST", "/api/admin/login", {"400", "401", "429", "503"}),
         ("GET", "/health/ready", {"503"}),
+        # An upstream that fails: the arena jobs' own 5xx answers.
+        ("POST", "/api/cron/sync-markets", {"500"}),
+        ("POST", "/api/cron/check-resolutions", {"500"}),
+        ("POST", "/api/cron/take-snapshots", {"500"}),
+        ("POST", "/api/cron/check-model-lineup", {"502"}),
+        ("POST", "/api/cron/run-decisions", {"502"}),
+        ("POST", "/api/admin/action", {"500"}),
     ],
 )
 def test_operations_document_the_statuses_they_answer(
@@ -105,6 +144,78 @@ def test_integer_ranges_show_in_the_document(app: FastAPI) -> None:
     expiry = schemas["KeyConfigIn"]["properties"]["expiryDays"]["anyOf"][0]
     assert (expiry["minimum"], expiry["maximum"]) == (0, 3650)
     assert "owner_wallet" not in schemas["StrategyCreate"]["properties"]
+
+
+@pytest.fixture
+async def admin(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(make_settings(**ENV)) as client:
+        login = await client.post("/api/admin/login", json={"password": ADMIN_PASSWORD})
+        assert login.status_code == 200
+        yield client
+
+
+def documented(document: dict[str, Any], method: str, path: str) -> set[str]:
+    return set(document["paths"][path][method.lower()]["responses"])
+
+
+RELEASE = {
+    "release_name": "Fuzz Release",
+    "openrouter_id": "fuzz/release",
+    "default_input_price_per_million": 1,
+    "default_output_price_per_million": 2,
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "/api/admin/benchmark/default", {"config_id": "no-such-config"}, 404),
+        ("POST", "/api/admin/benchmark/rollover", {"config_id": "no-such-config"}, 404),
+        ("POST", "/api/admin/benchmark/releases", {**RELEASE, "family_id": "no-such"}, 404),
+        (
+            "POST",
+            "/api/admin/export",
+            {"cohort_id": "no-such-cohort", "from": "2026-03-01", "to": "2026-03-02"},
+            404,
+        ),
+        ("GET", "/api/admin/export?file=no-such-export.zip", None, 404),
+    ],
+)
+async def test_an_admin_refusal_answers_a_documented_status(
+    admin: httpx.AsyncClient, method: str, path: str, body: Any, status: int
+) -> None:
+    response = await admin.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    document = (await admin.get("/openapi.json")).json()
+    assert str(status) in documented(document, method, path.split("?")[0])
+
+
+async def test_an_admin_conflict_answers_a_documented_409(admin: httpx.AsyncClient) -> None:
+    overview = (await admin.get("/api/admin/benchmark")).json()
+    family = overview["families"][0]["id"]
+    first = await admin.post("/api/admin/benchmark/releases", json={**RELEASE, "family_id": family})
+    again = await admin.post("/api/admin/benchmark/releases", json={**RELEASE, "family_id": family})
+    assert (first.status_code, again.status_code) == (200, 409), again.text
+    config = overview["configs"][0]
+    lineup = [
+        {
+            "family_id": slot["family_id"],
+            "release_id": slot["release_id"],
+            "input_price_per_million": slot["input_price_per_million_snapshot"],
+            "output_price_per_million": slot["output_price_per_million_snapshot"],
+        }
+        for slot in config["models"]
+    ]
+    same_name = await admin.post(
+        "/api/admin/benchmark/configs",
+        json={"version_name": config["version_name"], "assignments": lineup},
+    )
+    assert same_name.status_code == 409, same_name.text
+    document = (await admin.get("/openapi.json")).json()
+    assert "409" in documented(document, "POST", "/api/admin/benchmark/releases")
+    assert "409" in documented(document, "POST", "/api/admin/benchmark/configs")
 
 
 async def test_a_validation_error_answers_400_with_the_error_body(

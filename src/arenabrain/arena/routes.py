@@ -133,7 +133,12 @@ def admin_no_store(
 # --- cron -----------------------------------------------------------------------------------
 
 
-@router.post("/api/cron/sync-markets", dependencies=[CronAuth], response_model=MarketSync)
+@router.post(
+    "/api/cron/sync-markets",
+    dependencies=[CronAuth],
+    response_model=MarketSync,
+    responses=error_responses(500),
+)
 async def sync_markets_route(ctx: ContextDep) -> dict[str, Any]:
     """Sync the top Polymarket markets and refresh the ones that matter."""
     return await markets.sync_markets(ctx)
@@ -149,20 +154,35 @@ async def start_cohort_route(ctx: ContextDep, force: str | None = None) -> dict[
     return await cohorts.start_cohort(ctx, force=force == "true")
 
 
-@router.post("/api/cron/check-model-lineup", dependencies=[CronAuth], response_model=LineupChecked)
+@router.post(
+    "/api/cron/check-model-lineup",
+    dependencies=[CronAuth],
+    response_model=LineupChecked,
+    responses=error_responses(502),
+)
 async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
     """Check OpenRouter for newer releases and store a review (never promotes anything)."""
     return await lineup.check_model_lineup(ctx)
 
 
-@router.post("/api/cron/check-resolutions", dependencies=[CronAuth], response_model=ResolutionCheck)
+@router.post(
+    "/api/cron/check-resolutions",
+    dependencies=[CronAuth],
+    response_model=ResolutionCheck,
+    responses=error_responses(500),
+)
 async def check_resolutions_route(ctx: ContextDep) -> dict[str, Any]:
     """Settle the markets Polymarket has resolved, refund the ones it never will, then complete
     the cohorts that are done."""
     return await resolution.check_resolutions(ctx)
 
 
-@router.post("/api/cron/take-snapshots", dependencies=[CronAuth], response_model=SnapshotsTaken)
+@router.post(
+    "/api/cron/take-snapshots",
+    dependencies=[CronAuth],
+    response_model=SnapshotsTaken,
+    responses=error_responses(500),
+)
 async def take_snapshots_route(ctx: ContextDep) -> dict[str, Any]:
     """Mark every open position of the active cohorts to market and record this 10-minute
     portfolio snapshot."""
@@ -325,25 +345,33 @@ async def benchmark_route(ctx: ContextDep) -> dict[str, Any]:
     return await read_models.benchmark_overview(ctx)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/releases", ReleaseCreated)
+@admin_no_store(
+    "POST", "/api/admin/benchmark/releases", ReleaseCreated, responses=error_responses(404, 409)
+)
 async def create_release_route(ctx: ContextDep, body: ReleaseIn = ReleaseIn()) -> dict[str, Any]:
     """Register an exact OpenRouter release under a family."""
     return await benchmark.create_release(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/configs", ConfigCreated)
+@admin_no_store(
+    "POST", "/api/admin/benchmark/configs", ConfigCreated, responses=error_responses(409)
+)
 async def create_config_route(ctx: ContextDep, body: ConfigIn = ConfigIn()) -> dict[str, Any]:
     """Create a complete lineup config (not promoted)."""
     return await benchmark.create_config(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/default", ConfigPromoted)
+@admin_no_store(
+    "POST", "/api/admin/benchmark/default", ConfigPromoted, responses=error_responses(404)
+)
 async def promote_config_route(ctx: ContextDep, body: PromoteIn = PromoteIn()) -> dict[str, Any]:
     """Promote a complete config as the lineup of future cohorts."""
     return await benchmark.promote_config(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/benchmark/rollover", RolloverPreview)
+@admin_no_store(
+    "POST", "/api/admin/benchmark/rollover", RolloverPreview, responses=error_responses(404)
+)
 async def rollover_route(ctx: ContextDep, body: RolloverIn = RolloverIn()) -> dict[str, Any]:
     """Preview moving running cohorts to a config (applying it is refused)."""
     return await benchmark.preview_rollover(ctx, body)
@@ -389,14 +417,14 @@ async def admin_costs_route(ctx: ContextDep) -> dict[str, Any]:
     return await admin.admin_costs(ctx)
 
 
-@admin_no_store("POST", "/api/admin/action", AdminActionResult)
+@admin_no_store("POST", "/api/admin/action", AdminActionResult, responses=error_responses(500))
 async def admin_action_route(ctx: ContextDep, body: ActionIn = ActionIn()) -> dict[str, Any]:
     """Run a job now: `start-cohort` (`force: true` any day), `sync-markets`, `check-cohorts`
     or `backup` (400 with the `pg_dump` hint on PostgreSQL)."""
     return await admin.run_action(ctx, body)
 
 
-@admin_no_store("POST", "/api/admin/export", ExportCreated)
+@admin_no_store("POST", "/api/admin/export", ExportCreated, responses=error_responses(404))
 async def create_export_route(ctx: ContextDep, body: ExportIn = ExportIn()) -> dict[str, Any]:
     """Export one cohort's tables for at most 7 days as a ZIP of CSV files (50,000 rows per
     table at most); answers the download URL."""
@@ -408,7 +436,10 @@ async def create_export_route(ctx: ContextDep, body: ExportIn = ExportIn()) -> d
     "/api/admin/export",
     None,
     response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP archive"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The ZIP archive"},
+        **error_responses(404),
+    },
 )
 async def download_export_route(
     query: Annotated[ExportFileQuery, Query()], ctx: ContextDep
@@ -430,6 +461,7 @@ async def download_export_route(
     "/api/cron/run-decisions",
     dependencies=[CronAuth],
     response_model=DecisionRun,
+    responses=error_responses(502),
     # An agent's `trades_executed` and `error` appear only when it has one.
     response_model_exclude_unset=True,
 )

@@ -8,7 +8,9 @@ generated document once, in one place, for every route of every domain:
 - 422 and FastAPI's validation schemas go; every operation documents 400 (bad input, including
   a malformed JSON body, which any route may be sent) and 413 (a body above MAX_BODY_BYTES);
 - operations behind an authentication dependency document 401 and 429 (each guard has a rate
-  limiter), and operations with path parameters 404 (the thing named may not exist);
+  limiter) and the credentials they take (`security`: the cron secret, the API token or the
+  admin session cookie), and operations with path parameters 404 (the thing named may not
+  exist);
 - what only some routes answer (403, 409, 502, 503, ...) each route declares with
   `responses=error_responses(...)`, which this keeps."""
 
@@ -25,13 +27,36 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
 
-from arenabrain.web.auth import require_admin, require_api_token, require_cron
+from arenabrain.web.auth import ADMIN_COOKIE, require_admin, require_api_token, require_cron
 
 ERROR_SCHEMA = "ErrorBody"
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 EVERY_OPERATION = (400, 413)
 AUTHENTICATED = (401, 429)
-GUARDS: tuple[Callable[..., Any], ...] = (require_api_token, require_cron, require_admin)
+# Each guard and the security scheme (in `components.securitySchemes`) that names its credential.
+GUARDS: dict[Callable[..., Any], str] = {
+    require_cron: "cronSecret",
+    require_api_token: "apiToken",
+    require_admin: "adminSession",
+}
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "cronSecret": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <CRON_SECRET>` (the arena's cron routes)",
+    },
+    "apiToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <API_AUTH_TOKEN>` (the CreditBrain API)",
+    },
+    "adminSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": ADMIN_COOKIE,
+        "description": "The session cookie POST /api/admin/login sets (the arena's admin)",
+    },
+}
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
@@ -83,12 +108,14 @@ def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> No
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema()
+    document["components"]["securitySchemes"] = SECURITY_SCHEMES
     for route in api_routes(routes):
         if not route.include_in_schema:
             continue
         item = document["paths"].get(route.path_format, {})
         statuses = set(EVERY_OPERATION)
-        if _guarded(route.dependant):
+        schemes = sorted(_guards(route.dependant))
+        if schemes:
             statuses.update(AUTHENTICATED)
         if route.dependant.path_params:
             statuses.add(404)
@@ -100,10 +127,20 @@ def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> No
             responses.pop("422", None)
             for status in sorted(statuses):
                 responses.setdefault(str(status), _error_response(status))
+            if schemes:
+                # Every guard must pass: one requirement that names them all.
+                operation["security"] = [{scheme: [] for scheme in schemes}]
 
 
-def _guarded(dependant: Dependant) -> bool:
-    return any(sub.call in GUARDS or _guarded(sub) for sub in dependant.dependencies)
+def _guards(dependant: Dependant) -> set[str]:
+    """The security schemes of the guards `dependant` depends on, at any depth."""
+    found: set[str] = set()
+    for sub in dependant.dependencies:
+        scheme = GUARDS.get(sub.call) if sub.call is not None else None
+        if scheme is not None:
+            found.add(scheme)
+        found |= _guards(sub)
+    return found
 
 
 def _error_response(status: int) -> dict[str, Any]:
