@@ -14,6 +14,13 @@ prices, UMA `resolved`), some announce it only through the legacy `tokens[].winn
 resolve 50/50 (an equal split, which is also how UMA voids a cancelled market), some are flagged
 `resolved` without a winner, some stay closed and undecided, and some are delisted (404).
 
+An informed world (`configure_markets(..., informed=True)`, as the demo configures it) goes
+further: each market's hidden winner is drawn from its opening prices and its price path is the
+market's calibrated belief as news arrives (a random walk whose drift leans toward the winner,
+so prices end near it), questions are unique (a persona recognises a market by its question),
+some markets are listed only later (`listing_days`), and some tokens have no order book
+(`missing_books`).
+
 Knobs for tests and the demo: `configure_markets` (world size), `resolve_market`,
 `resolve_by_tokens`, `split_market`, `flag_resolved`, `close_market`, `remove_market`,
 `remove_book` (a token without an order book), `set_prices`, `add_raw_market` (arbitrary,
@@ -30,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -70,6 +78,13 @@ FATES = (
 )
 DECIDED_FATES = ("winner", "tokens", "split", "flagged")
 MAX_DECISION_DELAY_HOURS = 48
+# Informed worlds: how much news reaches the price over a market's life (the winner's log-odds
+# gain this squared on average by the close), the share of markets listed later when
+# `listing_days` is set, and how many times a repeated question is drawn again.
+INFORMATION = (1.5, 3.2)
+LATE_SHARE = 0.25
+LONG_DATED_SHARE = 0.15
+QUESTION_REDRAWS = 20
 
 
 @dataclass
@@ -101,6 +116,16 @@ class SimMarket:
     fate_winner: str | None = None
     decision_delay: timedelta = timedelta(hours=6)
     forced_fate: str | None = None  # a knob's ending, in force from now on
+    # Informed markets (`drift` > 0): listed from `opens_at`, their path a belief that news moves
+    # toward `fate_winner`; `walk_seed` seeds the news (a random walk per outcome, by the hour).
+    opens_at: datetime = EPOCH
+    drift: float = 0.0
+    walk_seed: int = 0
+    _walk: Any = field(default=None, repr=False, compare=False)
+
+    def is_open_for_listing(self, moment: datetime) -> bool:
+        """Whether Polymarket knows the market yet (listed at `opens_at`)."""
+        return moment >= self.opens_at
 
     def is_closed(self, moment: datetime) -> bool:
         return self.closed or moment >= self.end_date
@@ -143,6 +168,8 @@ class SimMarket:
 
     def path_at(self, moment: datetime) -> list[float]:
         """The hidden price path at `moment`."""
+        if self.drift > 0:
+            return _shaped(self.outcomes, self.belief_at(moment))
         hours = (moment - EPOCH).total_seconds() / 3600
         swing = [
             max(
@@ -156,13 +183,59 @@ class SimMarket:
             )
             for i, b in enumerate(self.base)
         ]
-        if len(self.outcomes) == 2 and sorted(o.lower() for o in self.outcomes) == ["no", "yes"]:
-            yes_index = [o.lower() for o in self.outcomes].index("yes")
-            yes = min(0.98, max(0.02, swing[yes_index] / sum(swing)))
-            yes = round(yes, 3)
-            return [yes if i == yes_index else round(1 - yes, 3) for i in range(2)]
-        total = sum(swing)
-        return [round(min(0.98, max(0.02, s / total)), 3) for s in swing]
+        return _shaped(self.outcomes, swing)
+
+    def belief_at(self, moment: datetime) -> list[float]:
+        """An informed market's probabilities at `moment`: the opening prices updated by the news
+        so far. With `s` the share of its life gone and `B` a standard random walk per outcome,
+        outcome i weighs `base_i * exp(d^2 * s * [i wins] + d * B_i(s))`: the exact posterior
+        of a prior `base` after a signal of strength `d` over time `s`, so the price is
+        calibrated at every moment and ends near the winner."""
+        span = (self.end_date - self.opens_at).total_seconds()
+        done = min(max((moment - self.opens_at).total_seconds() / span, 0.0), 1.0)
+        walk = self._news_walk()
+        position = done * (walk.shape[1] - 1)
+        step = min(int(position), walk.shape[1] - 2)
+        frac = position - step
+        logs = [
+            math.log(b)
+            + (self.drift**2 * done if label == self.fate_winner else 0.0)
+            + self.drift * float(walk[i, step] * (1 - frac) + walk[i, step + 1] * frac)
+            for i, (label, b) in enumerate(zip(self.outcomes, self.base, strict=True))
+        ]
+        top = max(logs)
+        weights = [math.exp(v - top) for v in logs]
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def _news_walk(self) -> Any:
+        """One standard random walk per outcome over the market's life, an hour a step (made
+        once, from `walk_seed`)."""
+        if self._walk is None:
+            hours = max(2, int((self.end_date - self.opens_at).total_seconds() // 3600))
+            steps = np.random.default_rng(self.walk_seed).standard_normal(
+                (len(self.outcomes), hours)
+            )
+            walk = np.zeros((len(self.outcomes), hours + 1))
+            walk[:, 1:] = np.cumsum(steps, axis=1) / math.sqrt(hours)
+            self._walk = walk
+        return self._walk
+
+
+def _is_yes_no(outcomes: Sequence[str]) -> bool:
+    return len(outcomes) == 2 and sorted(o.lower() for o in outcomes) == ["no", "yes"]
+
+
+def _shaped(outcomes: Sequence[str], weights: Sequence[float]) -> list[float]:
+    """Prices as Gamma shows them from positive weights: three decimals within [0.02, 0.98],
+    a yes/no pair summing to one."""
+    total = sum(weights)
+    if _is_yes_no(outcomes):
+        yes_index = [o.lower() for o in outcomes].index("yes")
+        yes = min(0.98, max(0.02, weights[yes_index] / total))
+        yes = round(yes, 3)
+        return [yes if i == yes_index else round(1 - yes, 3) for i in range(2)]
+    return [round(min(0.98, max(0.02, w / total)), 3) for w in weights]
 
 
 @dataclass
@@ -185,13 +258,29 @@ class PolymarketWorld:
     failures: list[Failure] = field(default_factory=list)
     removed: set[str] = field(default_factory=set)
     no_book: set[str] = field(default_factory=set)  # tokens whose order book is gone
+    # Question -> market id, None when two markets ask the same (how a persona recognises one).
+    by_question: dict[str, str | None] = field(default_factory=dict)
 
     def gone(self, market: SimMarket, moment: datetime) -> bool:
-        """Whether Gamma answers 404 for the market (removed, or delisted by its fate)."""
-        return market.id in self.removed or market.ending(moment) == "delisted"
+        """Whether Gamma answers 404 for the market (not listed yet, removed, or delisted by
+        its fate)."""
+        return (
+            not market.is_open_for_listing(moment)
+            or market.id in self.removed
+            or market.ending(moment) == "delisted"
+        )
+
+    def market_asking(self, question: str) -> SimMarket | None:
+        """The one market asking `question` (None when none or several do)."""
+        found = self.by_question.get(question)
+        return self.markets[found] if found is not None else None
 
     def index(self) -> None:
         self.by_volume = sorted(self.markets, key=lambda mid: -self.markets[mid].volume)
+        self.by_question = {}
+        for market in self.markets.values():
+            seen = market.question in self.by_question
+            self.by_question[market.question] = None if seen else market.id
         self.tokens = {
             token: (market.id, i)
             for market in self.markets.values()
@@ -214,9 +303,19 @@ def configure_markets(
     event_share: float = 0.3,
     multi_share: float = 0.1,
     horizon_days: int = 365,
+    informed: bool = False,
+    listing_days: int = 0,
+    missing_books: float = 0.0,
 ) -> PolymarketWorld:
     """(Re)generate `count` markets from the world's seed and the world's current time, ending
-    within `horizon_days` (at least three days out)."""
+    within `horizon_days` (at least three days out).
+
+    `informed`: price paths that news moves toward each market's hidden winner (drawn from its
+    opening prices), unique questions, and end dates spread from a day and a half out to
+    `horizon_days` (and a few up to four times that). `listing_days`: a quarter of the standalone markets
+    are listed only later, spread over that many days (each keeping its life span).
+    `missing_books`: the share of markets one of whose tokens has no order book. The new
+    options draw from generators of their own, so a world without them is unchanged."""
     rng = random.Random(f"{world.seed}:polymarket:{count}")
     now = world.clock.now()
     state = PolymarketWorld()
@@ -241,21 +340,81 @@ def configure_markets(
             market.token_ids.reverse()
             market.base.reverse()
             break
+    if informed:
+        _inform(world.seed, state, now, horizon_days, listing_days)
     for market in state.markets.values():
         _draw_fate(world.seed, market)
+    if missing_books > 0:
+        _remove_some_books(world.seed, state, missing_books)
     state.index()
     world.polymarket = state
     return state
 
 
+def _inform(
+    seed: int, state: PolymarketWorld, now: datetime, horizon_days: int, listing_days: int
+) -> None:
+    """Make every market informed (see `configure_markets`), each from its own generator, with
+    end dates spread from a day and a half out to `horizon_days` (a few long-dated ones)."""
+    for event_id, event in state.events.items():
+        rng = random.Random(f"{seed}:polymarket-event:{event_id}")
+        end = now + timedelta(hours=rng.randint(5 * 24, max(5, horizon_days) * 24))
+        for market_id in event["market_ids"]:
+            state.markets[market_id].end_date = end
+    asked: set[str] = set()
+    for market in state.markets.values():
+        rng = random.Random(f"{seed}:polymarket-informed:{market.id}")
+        market.drift = rng.uniform(*INFORMATION)
+        market.walk_seed = rng.getrandbits(63)
+        market.opens_at = now
+        if market.event_id is None:
+            long_dated = rng.random() < LONG_DATED_SHARE
+            low, high = (horizon_days, 4 * horizon_days) if long_dated else (1.5, horizon_days)
+            market.end_date = now + timedelta(hours=round(rng.uniform(low, high) * 24))
+            if listing_days > 0 and rng.random() < LATE_SHARE:
+                delay = timedelta(hours=rng.randint(1, listing_days * 24))
+                market.opens_at = now + delay
+                market.end_date += delay
+        yes_no = _is_yes_no(market.outcomes)
+        if yes_no and market.event_id is None:  # asked again: its dates follow the new end
+            market.category, market.question = _question(rng, now, market.end_date)
+        for _ in range(QUESTION_REDRAWS):
+            if market.question not in asked or market.event_id is not None:
+                break
+            if not yes_no:
+                outcomes = rng.sample(TEAMS, len(market.outcomes))
+                market.question = f"Who will win: {' vs '.join(outcomes)}?"
+                market.outcomes = outcomes
+            else:
+                market.category, market.question = _question(rng, now, market.end_date)
+        if market.question in asked:
+            market.question = f"{market.question} (market {market.id})"
+        asked.add(market.question)
+        market.slug = _slug(market.question, int(market.id) - 500000)
+        market.description = (
+            f'This market resolves to the outcome that happens. ("{market.question}")'
+        )
+
+
+def _remove_some_books(seed: int, state: PolymarketWorld, share: float) -> None:
+    """Take the order book away from one token of about `share` of the markets."""
+    for market in state.markets.values():
+        rng = random.Random(f"{seed}:polymarket-book:{market.id}")
+        if rng.random() < share:
+            state.no_book.add(rng.choice(market.token_ids))
+
+
 def _draw_fate(seed: int, market: SimMarket) -> None:
     """How the market ends, from its own seeded generator (so drawing fates does not change any
-    other value the world's seed produces): the fate, the winner (by the price path at the
-    close) and how long after its end date Polymarket decides it."""
+    other value the world's seed produces): the fate, the winner and how long after its end
+    date Polymarket decides it."""
     rng = random.Random(f"{seed}:polymarket-fate:{market.id}")
     names, weights = zip(*FATES, strict=True)
     market.fate = rng.choices(names, weights)[0]
-    market.fate_winner = rng.choices(market.outcomes, market.path_at(market.end_date))[0]
+    # An informed market's path leans toward its winner, so the winner comes from its opening
+    # prices (which are then calibrated); otherwise from the path at the close.
+    odds = market.base if market.drift > 0 else market.path_at(market.end_date)
+    market.fate_winner = rng.choices(market.outcomes, odds)[0]
     market.decision_delay = timedelta(hours=rng.uniform(1, MAX_DECISION_DELAY_HOURS))
 
 
@@ -715,8 +874,8 @@ def _token_price(
     if found is None:
         return None
     market = state.markets[found[0]]
-    if market.is_closed(now) or token in state.no_book:
-        return None  # a closed market has no order book
+    if market.is_closed(now) or token in state.no_book or not market.is_open_for_listing(now):
+        return None  # a closed (or not yet listed) market has no order book
     return market, market.prices_at(now)[found[1]]
 
 
