@@ -312,8 +312,9 @@ def configure_markets(
 
     `informed`: price paths that news moves toward each market's hidden winner (drawn from its
     opening prices), unique questions, and end dates spread from a day and a half out to
-    `horizon_days` (and a few up to four times that). `listing_days`: a quarter of the standalone markets
-    are listed only later, spread over that many days (each keeping its life span).
+    `horizon_days` (and a few up to four times that). `listing_days`: a quarter of the
+    standalone markets are listed only later, spread over that many days (each keeping its
+    life span).
     `missing_books`: the share of markets one of whose tokens has no order book. The new
     options draw from generators of their own, so a world without them is unchanged."""
     rng = random.Random(f"{world.seed}:polymarket:{count}")
