@@ -96,6 +96,47 @@ async def test_every_arena_route_documents_its_answer_and_its_body(
     }
 
 
+def free_form_objects(document: dict[str, Any], schema: Any, where: str) -> list[str]:
+    """Where `schema` (refs followed) allows an object of any keys and values (a bare `dict`)."""
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, where)
+            return
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                seen.add(name)
+                walk(document["components"]["schemas"][name], name)
+            return
+        bare = node.get("type") == "object" and not node.get("properties")
+        if bare and node.get("additionalProperties", True) in (True, {}):
+            found.append(where)
+        for key, value in node.get("properties", {}).items():
+            walk(value, f"{where}.{key}")
+        for key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            walk(node.get(key), where)
+
+    walk(schema, where)
+    return found
+
+
+async def test_no_arena_answer_holds_a_free_form_object(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    found = []
+    for route in (r for r in router.routes if isinstance(r, APIRoute)):
+        (method,) = route.methods
+        answer = document["paths"][route.path_format][method.lower()]["responses"]["200"]
+        for media in answer["content"].values():
+            found += free_form_objects(document, media.get("schema"), f"{method} {route.path}")
+    assert found == []
+
+
 def check(shape: type[BaseModel], response: httpx.Response) -> dict[str, Any]:
     """The answer is 200 and reads back as its shape (no key undeclared, none missing)."""
     assert response.status_code == 200, response.text

@@ -116,12 +116,25 @@ class RolloverIn(AdminBody):
 # --- answers ----------------------------------------------------------------------------------
 
 
+class ReleaseMetadata(BaseModel):
+    """A release's `metadata_json`, parsed: what registered it and its default prices. Rows
+    imported from the anchor may carry more keys; they are shown as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    default_input_price_per_million: float | None = None
+    default_output_price_per_million: float | None = None
+    notes: str | None = None
+    created_via: str | None = None  # migration, admin or lineup_review
+    source_review_id: str | None = None  # the approved lineup review, when there was one
+
+
 class ReleaseView(ReleaseRow):
     """A release with its default prices (from its metadata, else the slot's) and metadata."""
 
     default_input_price_per_million: float
     default_output_price_per_million: float
-    metadata: dict[str, Any]
+    metadata: ReleaseMetadata
 
 
 class ReleaseCreated(Shape):
