@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from arenabrain.arena.admin import ACTIONS
 from arenabrain.arena.models import BenchmarkConfig, ModelRelease
 from arenabrain.arena.routes import router
 from arenabrain.arena.schemas.admin import BenchmarkOverview, ReviewSummary
@@ -135,6 +136,69 @@ async def test_no_arena_answer_holds_a_free_form_object(client: httpx.AsyncClien
         for media in answer["content"].values():
             found += free_form_objects(document, media.get("schema"), f"{method} {route.path}")
     assert found == []
+
+
+async def test_the_admin_action_body_lists_the_actions_there_are(
+    client: httpx.AsyncClient,
+) -> None:
+    """Any other text is still the route's own 400 ("Unknown action"); the document names the
+    actions so a client (and the API gate) can pick one."""
+    document = (await client.get("/openapi.json")).json()
+    body = document["paths"]["/api/admin/action"]["post"]["requestBody"]["content"]
+    action = schema_of(document, body["application/json"]["schema"])["properties"]["action"]
+    named = [choice for choice in action.get("anyOf", [action]) if "enum" in choice]
+    assert [set(choice["enum"]) for choice in named] == [set(ACTIONS)]
+
+
+REQUIRED_BODY_FIELDS = {
+    # The reference's table of admin bodies (§12.3): what each route answers 400 without.
+    "ReleaseIn": {
+        "family_id",
+        "release_name",
+        "openrouter_id",
+        "default_input_price_per_million",
+        "default_output_price_per_million",
+    },
+    "ConfigIn": {"version_name", "assignments"},
+    "AssignmentIn": {
+        "family_id",
+        "release_id",
+        "input_price_per_million",
+        "output_price_per_million",
+    },
+    "PromoteIn": {"config_id"},
+    "RolloverIn": {"config_id"},
+    "ActionIn": {"action"},
+    "ExportIn": {"cohort_id", "from", "to"},
+}
+
+
+async def test_admin_bodies_document_the_fields_their_routes_require(
+    client: httpx.AsyncClient,
+) -> None:
+    """The routes check these fields themselves, with the anchor's messages ("Model family is
+    required"), and the document says they are required and what they hold."""
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name, fields in REQUIRED_BODY_FIELDS.items():
+        assert set(schemas[name]["required"]) == fields, name
+        for field in fields:
+            shape = schemas[name]["properties"][field]
+            assert "null" not in str(shape), (name, field)
+    price = schemas["ReleaseIn"]["properties"]["default_input_price_per_million"]
+    assert {choice["type"] for choice in price["anyOf"]} == {"number", "string"}
+    assert schemas["ConfigIn"]["properties"]["assignments"]["minItems"] == 1
+
+
+async def test_an_admin_body_without_a_required_field_keeps_the_anchor_message(
+    admin: httpx.AsyncClient,
+) -> None:
+    release = await admin.post("/api/admin/benchmark/releases", json={})
+    config = await admin.post("/api/admin/benchmark/configs", json={"version_name": "v"})
+    action = await admin.post("/api/admin/action", json={"action": None})
+    assert [r.status_code for r in (release, config, action)] == [400, 400, 400]
+    assert release.json()["error"] == "Model family is required"
+    assert config.json()["error"] == "At least one lineup assignment is required"
+    assert action.json()["error"] == "Unknown action"
 
 
 def check(shape: type[BaseModel], response: httpx.Response) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from arenabrain.web.auth import (
 from arenabrain.web.errors import AppError, NotConfigured, TooManyRequests, Unauthorized
 from arenabrain.web.openapi import error_responses
 
-router = APIRouter()
+router = APIRouter(tags=["admin"])
 log = get_logger()
 
 
@@ -37,7 +37,28 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-@router.post("/api/admin/login", responses=error_responses(401, 429, 503))
+# The body is read by hand (anything but an object reads as `{}`: "Password required");
+# documented here so that the API's document says what the route takes.
+LOGIN_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "title": "AdminLogin",
+                "type": "object",
+                "properties": {"password": {"type": "string", "minLength": 1}},
+                "required": ["password"],
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/api/admin/login",
+    responses=error_responses(401, 429, 503),
+    openapi_extra={"requestBody": LOGIN_BODY},
+)
 async def login(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
     """Exchange the admin password for a 7-day session cookie."""
     failures = ctx.guards.login_failures

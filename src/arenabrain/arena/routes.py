@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from enum import Enum
 from datetime import UTC, date
 from typing import Annotated, Any, TypeVar
 
@@ -107,6 +108,10 @@ class NoStoreRoute(APIRoute):
 
 
 router = APIRouter()
+# The groups of /openapi.json: who calls them (the public, the scheduler, the admin).
+PUBLIC: list[str | Enum] = ["arena"]
+CRON: list[str | Enum] = ["cron"]
+ADMIN: list[str | Enum] = ["admin"]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
@@ -122,6 +127,7 @@ def admin_no_store(
             methods=[method],
             response_model=response_model,
             dependencies=[AdminAuth],
+            tags=ADMIN,
             route_class_override=NoStoreRoute,
             **options,
         )
@@ -135,6 +141,7 @@ def admin_no_store(
 
 @router.post(
     "/api/cron/sync-markets",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=MarketSync,
     responses=error_responses(500),
@@ -146,6 +153,7 @@ async def sync_markets_route(ctx: ContextDep) -> dict[str, Any]:
 
 @router.post(
     "/api/cron/start-cohort",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=CohortStarted | CohortNotStarted,
 )
@@ -156,6 +164,7 @@ async def start_cohort_route(ctx: ContextDep, force: str | None = None) -> dict[
 
 @router.post(
     "/api/cron/check-model-lineup",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=LineupChecked,
     responses=error_responses(502),
@@ -167,6 +176,7 @@ async def check_model_lineup_route(ctx: ContextDep) -> dict[str, Any]:
 
 @router.post(
     "/api/cron/check-resolutions",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=ResolutionCheck,
     responses=error_responses(500),
@@ -179,6 +189,7 @@ async def check_resolutions_route(ctx: ContextDep) -> dict[str, Any]:
 
 @router.post(
     "/api/cron/take-snapshots",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=SnapshotsTaken,
     responses=error_responses(500),
@@ -189,7 +200,7 @@ async def take_snapshots_route(ctx: ContextDep) -> dict[str, Any]:
     return await snapshots.take_snapshots(ctx)
 
 
-@router.post("/api/cron/backup", dependencies=[CronAuth], response_model=BackupCreated)
+@router.post("/api/cron/backup", dependencies=[CronAuth], response_model=BackupCreated, tags=CRON)
 async def backup_route(ctx: ContextDep) -> dict[str, Any]:
     """Write a checked copy of the SQLite database under BACKUP_PATH (400 on PostgreSQL)."""
     return await backups.backup(ctx)
@@ -202,7 +213,7 @@ def json_answer(body: bytes, **headers: str) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.get("/api/markets", response_model=MarketsPage)
+@router.get("/api/markets", response_model=MarketsPage, tags=PUBLIC)
 async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep) -> Response:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
     body, _ = await ctx.answers.json(
@@ -213,7 +224,7 @@ async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep
     return json_answer(body, **{"Cache-Control": "no-store"})
 
 
-@router.get("/api/markets/{market_id}", response_model=MarketPage)
+@router.get("/api/markets/{market_id}", response_model=MarketPage, tags=PUBLIC)
 async def market_route(market_id: str, ctx: ContextDep) -> Response:
     """One market with its open positions, recent trades and Brier scores."""
     body, _ = await ctx.answers.json(
@@ -228,7 +239,7 @@ def utc_day(ctx: Context) -> date:
     return ctx.clock.now().astimezone(UTC).date()
 
 
-@router.get("/api/cohorts/{cohort_id}", response_model=CohortPage)
+@router.get("/api/cohorts/{cohort_id}", response_model=CohortPage, tags=PUBLIC)
 async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
     """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
     body, _ = await ctx.answers.json(
@@ -239,7 +250,9 @@ async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
     return json_answer(body)
 
 
-@router.get("/api/cohorts/{cohort_id}/models/{model_key}", response_model=CohortModelPage)
+@router.get(
+    "/api/cohorts/{cohort_id}/models/{model_key}", response_model=CohortModelPage, tags=PUBLIC
+)
 async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> Response:
     """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
     positions, history and trades."""
@@ -251,7 +264,7 @@ async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) ->
     return json_answer(body)
 
 
-@router.get("/api/models/{model_id}", response_model=ModelPage)
+@router.get("/api/models/{model_id}", response_model=ModelPage, tags=PUBLIC)
 async def model_route(model_id: str, ctx: ContextDep) -> Response:
     """One model family (by slug, id or legacy id) across its cohorts."""
     body, _ = await ctx.answers.json(
@@ -267,7 +280,7 @@ PERFORMANCE_CACHE = "public, max-age=60, stale-while-revalidate=600"
 RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
 
 
-@router.get("/api/leaderboard", response_model=LeaderboardPage)
+@router.get("/api/leaderboard", response_model=LeaderboardPage, tags=PUBLIC)
 async def leaderboard_route(ctx: ContextDep) -> Response:
     """Model families ranked by marked P/L, then the market baseline, each with scores,
     intervals and sample sizes; every cohort; the public model catalog."""
@@ -277,7 +290,12 @@ async def leaderboard_route(ctx: ContextDep) -> Response:
     return json_answer(body, **{"Cache-Control": LEADERBOARD_CACHE})
 
 
-@router.get("/api/performance-data", response_model=PerformancePage, responses=error_responses(404))
+@router.get(
+    "/api/performance-data",
+    response_model=PerformancePage,
+    responses=error_responses(404),
+    tags=PUBLIC,
+)
 async def performance_route(
     query: Annotated[PerformanceQuery, Query()], ctx: ContextDep
 ) -> Response:
@@ -298,7 +316,7 @@ async def performance_route(
     return json_answer(body, **{"Cache-Control": PERFORMANCE_CACHE, "Server-Timing": timing})
 
 
-@router.get("/api/cohorts", response_model=CohortsPage)
+@router.get("/api/cohorts", response_model=CohortsPage, tags=PUBLIC)
 async def cohorts_route(query: Annotated[CohortsQuery, Query()], ctx: ContextDep) -> Response:
     """Every cohort, newest first (`limit` 1-200, `offset`), with agents, markets traded and
     decision flags."""
@@ -310,7 +328,7 @@ async def cohorts_route(query: Annotated[CohortsQuery, Query()], ctx: ContextDep
     return json_answer(body)
 
 
-@router.get("/api/decisions/recent", response_model=RecentDecisionsPage)
+@router.get("/api/decisions/recent", response_model=RecentDecisionsPage, tags=PUBLIC)
 async def recent_decisions_route(
     query: Annotated[RecentDecisionsQuery, Query()], ctx: ContextDep
 ) -> Response:
@@ -323,7 +341,7 @@ async def recent_decisions_route(
     return json_answer(body, **{"Cache-Control": RECENT_DECISIONS_CACHE})
 
 
-@router.get("/api/decisions/{decision_id}", response_model=DecisionPage)
+@router.get("/api/decisions/{decision_id}", response_model=DecisionPage, tags=PUBLIC)
 async def decision_route(
     decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
 ) -> Response:
@@ -459,6 +477,7 @@ async def download_export_route(
 
 @router.post(
     "/api/cron/run-decisions",
+    tags=CRON,
     dependencies=[CronAuth],
     response_model=DecisionRun,
     responses=error_responses(502),

@@ -19,7 +19,7 @@ from arenabrain.clients.openrouter import fetch_catalog
 from arenabrain.context import Context
 from arenabrain.web.auth import ContextDep
 
-router = APIRouter()
+router = APIRouter(tags=["health"])
 DEPENDENCY_TIMEOUT_S = 3.0
 PROCESS_STARTED = time.monotonic()
 

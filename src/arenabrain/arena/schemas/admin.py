@@ -8,6 +8,7 @@ read them: every field may be missing or null, and a price is a number or a nume
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -40,7 +42,43 @@ def _boolean_as_text(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, bool) else value
 
 
-PriceIn = Annotated[float | str | None, BeforeValidator(_boolean_as_text)]
+# Documented as a non-negative number or a decimal numeral; anything else is the route's own
+# 400 ("Input price must be a non-negative number").
+PriceIn = Annotated[
+    float | str | None,
+    BeforeValidator(_boolean_as_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+NON_BLANK = {"pattern": r"\S"}
+
+
+def required(**shapes: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` of a body whose route checks these fields itself, with the anchor's
+    messages ("Model family is required"): the document says they are required and never
+    null, and adds each one's `shape` (a non-blank pattern, a minimum count)."""
+
+    def document(schema: dict[str, Any]) -> None:
+        properties = schema["properties"]
+        for name, shape in shapes.items():
+            field = properties[name]
+            field.pop("default", None)
+            choices = [c for c in field.pop("anyOf", [field.copy()]) if c.get("type") != "null"]
+            if len(choices) == 1:
+                field.update(choices[0])
+            else:
+                field["anyOf"] = choices
+            field.update(shape)
+        schema["required"] = list(shapes)
+
+    return document
 
 
 class AdminBody(BaseModel):
@@ -65,6 +103,16 @@ class AdminBody(BaseModel):
 
 
 class ReleaseIn(AdminBody):
+    model_config = ConfigDict(
+        json_schema_extra=required(
+            family_id=NON_BLANK,
+            release_name=NON_BLANK,
+            openrouter_id=NON_BLANK,
+            default_input_price_per_million={},
+            default_output_price_per_million={},
+        )
+    )
+
     family_id: str | None = None
     release_name: str | None = None
     release_slug: str | None = None  # default: the release name, slugified
@@ -77,7 +125,15 @@ class ReleaseIn(AdminBody):
 class AssignmentIn(BaseModel):
     """One slot of a new lineup: the family, its release and the prices frozen with it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=required(
+            family_id=NON_BLANK,
+            release_id=NON_BLANK,
+            input_price_per_million={},
+            output_price_per_million={},
+        ),
+    )
 
     family_id: str | None = None
     release_id: str | None = None
@@ -86,6 +142,10 @@ class AssignmentIn(BaseModel):
 
 
 class ConfigIn(AdminBody):
+    model_config = ConfigDict(
+        json_schema_extra=required(version_name=NON_BLANK, assignments={"minItems": 1})
+    )
+
     version_name: str | None = None
     methodology_version: str | None = None  # default v2
     notes: str | None = None
@@ -105,10 +165,14 @@ class ConfigIn(AdminBody):
 
 
 class PromoteIn(AdminBody):
+    model_config = ConfigDict(json_schema_extra=required(config_id=NON_BLANK))
+
     config_id: str | None = None
 
 
 class RolloverIn(AdminBody):
+    model_config = ConfigDict(json_schema_extra=required(config_id=NON_BLANK))
+
     config_id: str | None = None
     apply: bool | None = None  # refused: only a preview is offered
 
@@ -313,8 +377,19 @@ class AdminCosts(Shape):
     updated_at: Moment
 
 
+# The admin actions (`admin.ACTIONS`); any other text is the route's own 400 ("Unknown
+# action"), so the choice is documented rather than validated here.
+ACTION_NAMES = ("start-cohort", "sync-markets", "check-cohorts", "backup")
+ActionName = Annotated[
+    str | None,
+    WithJsonSchema({"anyOf": [{"type": "string", "enum": list(ACTION_NAMES)}, {"type": "null"}]}),
+]
+
+
 class ActionIn(AdminBody):
-    action: str | None = None
+    model_config = ConfigDict(json_schema_extra=required(action={}))
+
+    action: ActionName = None
     force: StrictBool | None = None  # start-cohort only; only `true` forces
 
 
@@ -358,6 +433,14 @@ AdminActionResult = (
 class ExportIn(AdminBody):
     """`POST /api/admin/export`. Dates are ISO 8601 instants (`2026-03-01T00:00:00.000Z`; a
     date or time without an offset is UTC)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=required(
+            cohort_id=NON_BLANK,
+            **{"from": {"pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}"}},
+            to={"pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}"},
+        )
+    )
 
     cohort_id: Annotated[str | None, Field(max_length=200)] = None
     from_: Annotated[str | None, Field(alias="from", max_length=64)] = None
