@@ -98,7 +98,8 @@ async def test_every_arena_route_documents_its_answer_and_its_body(
 
 
 def free_form_objects(document: dict[str, Any], schema: Any, where: str) -> list[str]:
-    """Where `schema` (refs followed) allows an object of any keys and values (a bare `dict`)."""
+    """Where `schema` (refs followed) allows an object of any keys and values (a bare `dict`),
+    or any value at all."""
     found: list[str] = []
     seen: set[str] = set()
 
@@ -117,6 +118,8 @@ def free_form_objects(document: dict[str, Any], schema: Any, where: str) -> list
             return
         bare = node.get("type") == "object" and not node.get("properties")
         if bare and node.get("additionalProperties", True) in (True, {}):
+            found.append(where)
+        if not set(node) - {"title", "description"}:  # `{}`: any value at all
             found.append(where)
         for key, value in node.get("properties", {}).items():
             walk(value, f"{where}.{key}")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.arena.test_schemas import free_form_objects
 from tests.conftest import ADMIN_PASSWORD, api_headers
 from tests.web.test_request_bodies import ENV
 
@@ -92,13 +93,18 @@ def test_every_operation_has_one_tag_naming_its_group(app: FastAPI) -> None:
     assert tags["GET", "/health/ready"] == tags["GET", "/api/health"] == ["health"]
 
 
-def test_the_login_documents_its_password_body(app: FastAPI) -> None:
+def test_the_login_documents_its_password_body_and_its_answer(app: FastAPI) -> None:
     """The route reads its body by hand (a body that is not an object reads as `{}`), and the
     document still says what it takes."""
     body = app.openapi()["paths"]["/api/admin/login"]["post"]["requestBody"]
     schema = body["content"]["application/json"]["schema"]
     assert schema["required"] == ["password"]
     assert schema["properties"]["password"]["type"] == "string"
+    schemas = app.openapi()["components"]["schemas"]
+    for method in ("post", "delete"):
+        answer = app.openapi()["paths"]["/api/admin/login"][method]["responses"]["200"]
+        ref = answer["content"]["application/json"]["schema"]["$ref"]
+        assert schemas[ref.rsplit("/", 1)[1]]["required"] == ["success"]
 
 
 def test_guarded_operations_document_the_credentials_they_take(app: FastAPI) -> None:
@@ -276,6 +282,26 @@ async def test_a_trailing_slash_answers_as_the_route_does(
     assert "location" not in slashed.headers
     if plain.status_code != 200:
         assert slashed.json() == plain.json()
+
+
+# A phase's audit record is the phase's own JSON object (a log entry, one shape per phase and
+# action): the one answer documented as an object of any keys.
+FREE_FORM = {"AuditView.details"}
+
+
+def test_no_answer_holds_a_free_form_object(app: FastAPI) -> None:
+    """Every answer of every operation (errors aside) has a declared shape, so the API gate's
+    "response matches its schema" means something."""
+    document = app.openapi()
+    found = set()
+    for method, path, operation in operations(document):
+        for status, answer in operation["responses"].items():
+            for media in answer.get("content", {}).values():
+                where = f"{method} {path} {status}"
+                found |= set(free_form_objects(document, media.get("schema"), where))
+            if status.startswith("2") and path != "/api/admin/export":
+                assert answer.get("content"), (method, path, status)
+    assert found == FREE_FORM
 
 
 def test_every_creditbrain_answer_has_a_precise_schema(app: FastAPI) -> None:

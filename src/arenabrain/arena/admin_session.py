@@ -5,9 +5,10 @@ a stored session (`web.session_store`). Logins are the arena's events too
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from arenabrain.arena.system_logs import log_event
 from arenabrain.logging import get_logger
@@ -26,6 +27,14 @@ from arenabrain.web.openapi import error_responses
 
 router = APIRouter(tags=["admin"])
 log = get_logger()
+
+
+class SessionChanged(BaseModel):
+    """The answer of a login and of a logout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    success: Literal[True]
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -59,7 +68,7 @@ LOGIN_BODY: dict[str, Any] = {
     responses=error_responses(401, 429, 503),
     openapi_extra={"requestBody": LOGIN_BODY},
 )
-async def login(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
+async def login(request: Request, response: Response, ctx: ContextDep) -> SessionChanged:
     """Exchange the admin password for a 7-day session cookie."""
     failures = ctx.guards.login_failures
     ip = ip_of(request, ctx)
@@ -98,11 +107,11 @@ async def login(request: Request, response: Response, ctx: ContextDep) -> dict[s
         samesite="strict",
         path="/",
     )
-    return {"success": True}
+    return SessionChanged(success=True)
 
 
 @router.delete("/api/admin/login")
-async def logout(request: Request, response: Response, ctx: ContextDep) -> dict[str, bool]:
+async def logout(request: Request, response: Response, ctx: ContextDep) -> SessionChanged:
     """End the admin session: the server forgets it (a copy of the cookie stops working) and
     the cookie is deleted. Succeeds without a session too."""
     session_id = admin_cookie_session(request, ctx)
@@ -110,4 +119,4 @@ async def logout(request: Request, response: Response, ctx: ContextDep) -> dict[
         async with ctx.db.write() as session:
             await session_store.end_session(session, session_id)
     response.delete_cookie(ADMIN_COOKIE, path="/")
-    return {"success": True}
+    return SessionChanged(success=True)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from arenabrain.clients.openrouter import fetch_catalog
 from arenabrain.context import Context
 from arenabrain.web.auth import ContextDep
+from arenabrain.web.health_answers import ArenaHealth, Live, Ready, answers
 
 router = APIRouter(tags=["health"])
 DEPENDENCY_TIMEOUT_S = 3.0
@@ -65,7 +66,7 @@ def live_body(ctx: Context) -> dict[str, Any]:
     return {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
 
 
-@router.get("/health/live")
+@router.get("/health/live", response_model=None, responses=answers(Live))
 async def live(request: Request) -> dict[str, Any]:
     """Always 200 while the process runs."""
     # The context straight from the app, not through a dependency: this route is the
@@ -73,18 +74,16 @@ async def live(request: Request) -> dict[str, Any]:
     return live_body(request.app.state.ctx)
 
 
-@router.get("/health")
+@router.get("/health", response_model=None, responses=answers(Live))
 async def live_alias(request: Request) -> dict[str, Any]:
     """The same answer as `/health/live`."""
     return live_body(request.app.state.ctx)
 
 
-DEGRADED: dict[int | str, dict[str, Any]] = {
-    503: {"description": "Degraded: the same body, naming the failing check"}
-}
+DEGRADED = "Degraded: the same body, naming the failing check"
 
 
-@router.get("/health/ready", responses=DEGRADED)
+@router.get("/health/ready", responses=answers(Ready, DEGRADED))
 async def ready(ctx: ContextDep) -> JSONResponse:
     """Database and OpenRouter, checked concurrently with a 3 s limit each; 503 when degraded."""
     started = time.perf_counter()
@@ -133,7 +132,7 @@ async def _integrity_check(ctx: Context) -> dict[str, str]:
     return found
 
 
-@router.get("/api/health", responses=DEGRADED)
+@router.get("/api/health", responses=answers(ArenaHealth, DEGRADED))
 async def arena_health(ctx: ContextDep) -> JSONResponse:
     """Database, configuration completeness and a data-integrity probe; never names a secret."""
     database = (
