@@ -13,6 +13,10 @@ route (bench/bare_app.py) started the same way.
    clients (wrk when installed, else an httpx client) and print requests/s, p50 and p99, each
    route's throughput ratio to `/health/live` (goal: at least 0.5, p99 within 5x) and
    `/health/live`'s ratio to the bare route (goal: at least 0.8).
+4. The write-loop pass: the same read load again while another process
+   (bench/write_loop.py) runs `take-snapshots` and `sync-markets` against the same database
+   in a loop; print the same table, the writer's loops, errors and "database is locked"
+   count, and how many of the server's log lines say "database is locked" (goal: 0 errors).
 
 Prints figures; asserts nothing about wall-clock time.
 
@@ -56,6 +60,7 @@ GOAL = 0.5
 P99_GOAL = 5.0
 BARE_GOAL = 0.8
 PERFORMANCE_RANGES = ("10M", "1D", "1W", "1M", "ALL")
+LOCKED = "database is locked"
 
 
 def routes(ids: dict[str, str]) -> list[tuple[str, str]]:
@@ -380,7 +385,7 @@ def uvicorn_command(factory: str, port: int) -> list[str]:
     ]
 
 
-def start_server(database: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(database: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -394,13 +399,16 @@ def start_server(database: Path, port: int) -> subprocess.Popen[bytes]:
         "PYTHONPATH": str(ROOT / "src"),
     }
     command = uvicorn_command("arenabrain.app:create_app", port)
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("wb") as sink:  # a file, not a pipe nobody drains
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
 
 
-def wait_until_live(base: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until_live(base: str, process: subprocess.Popen[bytes], log: Path | None = None) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if log is not None:
+                raise SystemExit(f"server exited: {log.read_text()}")
             raise SystemExit(
                 f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
             )
@@ -479,9 +487,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="load duration per route")
     parser.add_argument("--connections", type=int, default=64, help="concurrent clients")
+    parser.add_argument(
+        "--write-seconds", type=int, default=3, help="load duration per route while writing"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         database = Path(tmp) / "bench.db"
+        server_log = Path(tmp) / "server.log"
         upgrade(f"sqlite:///{database}")
         started = time.perf_counter()
         counts = seed(database)
@@ -489,10 +501,11 @@ def main() -> None:
         measured = routes(sample_ids(database))
         port, bare_port = free_port(), free_port()
         base, bare_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
-        server = start_server(database, port)
+        server = start_server(database, port, server_log)
         bare = start_bare_server(bare_port)
+        writer: subprocess.Popen[bytes] | None = None
         try:
-            wait_until_live(base, server)
+            wait_until_live(base, server, server_log)
             wait_until_live(bare_base, bare)
             for name, path in measured[1:]:
                 first = time.perf_counter()
@@ -508,23 +521,52 @@ def main() -> None:
             results = {
                 name: load(base + path, args.seconds, args.connections) for name, path in measured
             }
+            report(results, bare_live)
+            print(
+                f"\nwrite-loop pass: take-snapshots and sync-markets in a loop in another "
+                f"process; {args.write_seconds} s per route"
+            )
+            locked_before = server_log.read_text().count(LOCKED)
+            writer = start_writer(database, args.write_seconds * len(measured) + 2)
+            time.sleep(1)  # the writer is writing before the first route is driven
+            written = {
+                name: load(base + path, args.write_seconds, args.connections)
+                for name, path in measured
+            }
+            counts_line = writer.communicate(timeout=120)[0].decode().strip().splitlines()
         finally:
-            for process in (server, bare):
-                process.terminate()
-                process.wait(timeout=30)
-    report(results, bare_live)
+            for process in (server, bare, writer):
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                    process.wait(timeout=30)
+        report(written, None)
+        print(f"writer: {counts_line[-1] if counts_line else 'printed nothing'}")
+        print(
+            f'server log lines with "{LOCKED}" during the pass: '
+            f"{server_log.read_text().count(LOCKED) - locked_before}; "
+            f"non-2xx answers: {sum(int(r['errors']) for r in written.values())}"
+        )
 
 
-def report(results: dict[str, dict[str, float]], bare_live: dict[str, float]) -> None:
+def start_writer(database: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """bench/write_loop.py writing for `seconds` in a process of its own."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "write_loop.py"), str(database), str(seconds)],
+        stdout=subprocess.PIPE,
+    )
+
+
+def report(results: dict[str, dict[str, float]], bare_live: dict[str, float] | None) -> None:
     live = results["/health/live"]
     print(
         f"{'route':42} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
         f"{'ratio':>6} {'p99/live':>8}"
     )
-    print(
-        f"{'bare FastAPI /health/live':42} {bare_live['rps']:8.0f} {bare_live['p50']:7.1f} "
-        f"{bare_live['p99']:7.1f} {bare_live['errors']:6.0f}"
-    )
+    if bare_live is not None:
+        print(
+            f"{'bare FastAPI /health/live':42} {bare_live['rps']:8.0f} {bare_live['p50']:7.1f} "
+            f"{bare_live['p99']:7.1f} {bare_live['errors']:6.0f}"
+        )
     below = []
     for name, figures in results.items():
         ratio = figures["rps"] / live["rps"]
@@ -535,9 +577,10 @@ def report(results: dict[str, dict[str, float]], bare_live: dict[str, float]) ->
         )
         if name != "/health/live" and (ratio < GOAL or tail > P99_GOAL or figures["errors"]):
             below.append(name)
-    bare_ratio = live["rps"] / bare_live["rps"]
-    verdict = "meets" if bare_ratio >= BARE_GOAL else "below"
-    print(f"/health/live / bare FastAPI = {bare_ratio:.2f} ({verdict} the goal {BARE_GOAL})")
+    if bare_live is not None:
+        bare_ratio = live["rps"] / bare_live["rps"]
+        verdict = "meets" if bare_ratio >= BARE_GOAL else "below"
+        print(f"/health/live / bare FastAPI = {bare_ratio:.2f} ({verdict} the goal {BARE_GOAL})")
     print(
         f"routes below {GOAL}x of /health/live, p99 above {P99_GOAL}x, or with errors: "
         + (", ".join(below) if below else "none")

@@ -25,6 +25,7 @@ from arenabrain.scheduler import Scheduler
 from arenabrain.settings import Settings, load_settings
 from arenabrain.web import health
 from arenabrain.web.access_log import AccessLogMiddleware
+from arenabrain.web.answer_replay import AnswerReplayMiddleware
 from arenabrain.web.body_limit import BodyLimitMiddleware
 from arenabrain.web.errors import install_error_handlers
 from arenabrain.web.json_bodies import JsonBodyMiddleware
@@ -118,7 +119,8 @@ def create_app(
     install_openapi(app)
     # The last added runs first: the access line sees every answer (and the path as sent), the
     # size limit runs before anything reads the body, and the JSON check before any route
-    # parses it.
+    # parses it; a kept public answer is replayed last, right before routing.
+    app.add_middleware(AnswerReplayMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -306,12 +306,17 @@ async def test_answers_are_never_older_than_the_last_committed_write(
 # --- the answer cache -----------------------------------------------------------------------
 
 
-class Version:
+class Versions:
+    """Data versions a test moves by hand: table "t" at `value` (None: unknown)."""
+
     def __init__(self) -> None:
         self.value: int | None = 1
 
-    def current(self) -> int | None:
-        return self.value
+    def current(self) -> dict[str, int] | None:
+        return None if self.value is None else {"t": self.value, "other": 0}
+
+    def close(self) -> None:
+        pass
 
 
 def counting(calls: list[int], body: bytes = b"{}") -> Callable[[], Any]:
@@ -323,48 +328,65 @@ def counting(calls: list[int], body: bytes = b"{}") -> Callable[[], Any]:
     return compute
 
 
-async def test_the_cache_serves_an_answer_until_the_version_moves() -> None:
-    version, calls = Version(), []
-    cache = ResponseCache(version)
-    assert await cache.get("k", counting(calls)) == (b"{}", False)
-    assert await cache.get("k", counting(calls)) == (b"{}", True)
+async def test_the_cache_serves_an_answer_until_a_table_it_read_moves() -> None:
+    versions, calls = Versions(), []
+    cache = ResponseCache(versions)
+    assert (await cache.get("k", ["t"], counting(calls)))[:2] == (b"{}", False)
+    assert (await cache.get("k", ["t"], counting(calls)))[:2] == (b"{}", True)
     assert len(calls) == 1
-    version.value = 2
-    assert await cache.get("k", counting(calls, b"[]")) == (b"[]", False)
+    versions.value = 2
+    assert (await cache.get("k", ["t"], counting(calls, b"[]")))[:2] == (b"[]", False)
     assert len(calls) == 2
+
+
+async def test_an_answer_that_reads_only_unmoved_tables_stays_cached() -> None:
+    versions, calls = Versions(), []
+    cache = ResponseCache(versions)
+    await cache.get("k", ["other"], counting(calls))
+    versions.value = 2
+    assert (await cache.get("k", ["other"], counting(calls))).hit is True
+    assert len(calls) == 1
 
 
 async def test_without_a_version_nothing_is_cached() -> None:
-    version, calls = Version(), []
-    version.value = None
-    cache = ResponseCache(version)
-    await cache.get("k", counting(calls))
-    await cache.get("k", counting(calls))
+    versions, calls = Versions(), []
+    versions.value = None
+    cache = ResponseCache(versions)
+    await cache.get("k", ["t"], counting(calls))
+    await cache.get("k", ["t"], counting(calls))
     assert len(calls) == 2
+
+
+async def test_an_answer_reading_a_table_without_a_version_is_never_cached() -> None:
+    calls: list[int] = []
+    cache = ResponseCache(Versions())
+    await cache.get("k", ["t", "unversioned"], counting(calls))
+    answer = await cache.get("k", ["t", "unversioned"], counting(calls))
+    assert len(calls) == 2 and answer.hit is False and answer.versions is None
 
 
 async def test_concurrent_misses_share_one_computation_and_errors_are_not_kept() -> None:
     calls: list[int] = []
-    cache = ResponseCache(Version())
-    answers = await asyncio.gather(*(cache.get("k", counting(calls)) for _ in range(5)))
-    assert len(calls) == 1 and {body for body, _ in answers} == {b"{}"}
+    cache = ResponseCache(Versions())
+    answers = await asyncio.gather(*(cache.get("k", ["t"], counting(calls)) for _ in range(5)))
+    assert len(calls) == 1 and {answer.body for answer in answers} == {b"{}"}
 
     async def fail() -> bytes:
         raise ValueError("no")
 
     with pytest.raises(ValueError):
-        await cache.get("bad", fail)
-    assert await cache.get("bad", counting(calls)) == (b"{}", False)
+        await cache.get("bad", ["t"], fail)
+    assert (await cache.get("bad", ["t"], counting(calls)))[:2] == (b"{}", False)
 
 
 async def test_the_cache_keeps_a_bounded_number_of_answers() -> None:
     calls: list[int] = []
-    cache = ResponseCache(Version(), max_entries=2)
+    cache = ResponseCache(Versions(), max_entries=2)
     for key in ("a", "b", "a", "c"):
-        await cache.get(key, counting(calls))
+        await cache.get(key, ["t"], counting(calls))
     assert len(calls) == 3  # "a" was a hit; "b", the least recent, went when "c" came
-    assert (await cache.get("a", counting(calls)))[1] is True
-    assert (await cache.get("b", counting(calls)))[1] is False
+    assert (await cache.get("a", ["t"], counting(calls))).hit is True
+    assert (await cache.get("b", ["t"], counting(calls))).hit is False
 
 
 # --- performance chart ----------------------------------------------------------------------

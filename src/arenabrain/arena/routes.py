@@ -7,10 +7,8 @@ to."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from enum import Enum
-from datetime import UTC, date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -30,6 +28,8 @@ from arenabrain.arena import (
     snapshots,
 )
 from arenabrain.arena.decisions import engine as decisions
+from arenabrain.arena.public_answers import next_utc_midnight, public_answer, utc_day
+from arenabrain.arena.read_models import reads
 from arenabrain.arena.schemas.admin import (
     ActionIn,
     AdminActionResult,
@@ -79,7 +79,6 @@ from arenabrain.arena.schemas.pages import (
     RecentDecisionsPage,
     RecentDecisionsQuery,
 )
-from arenabrain.context import Context
 from arenabrain.errors import AppError
 from arenabrain.web.auth import AdminAuth, ContextDep, CronAuth
 from arenabrain.web.errors import ANSWERED, error_response
@@ -209,68 +208,79 @@ async def backup_route(ctx: ContextDep) -> dict[str, Any]:
 # --- public ---------------------------------------------------------------------------------
 
 
-def json_answer(body: bytes, **headers: str) -> Response:
-    return Response(body, media_type="application/json", headers=headers)
-
-
 @router.get("/api/markets", response_model=MarketsPage, tags=PUBLIC)
-async def markets_route(query: Annotated[MarketsQuery, Query()], ctx: ContextDep) -> Response:
+async def markets_route(
+    request: Request, query: Annotated[MarketsQuery, Query()], ctx: ContextDep
+) -> Response:
     """Markets: `status`, `category`, `search`, `sort`, `cohort_bets`, `limit` (<=100), `offset`."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("markets", *query.model_dump().values()),
+        reads.MARKETS,
         MarketsPage,
         lambda: read_models.get_markets(ctx, query),
+        headers={"Cache-Control": "no-store"},
     )
-    return json_answer(body, **{"Cache-Control": "no-store"})
 
 
 @router.get("/api/markets/{market_id}", response_model=MarketPage, tags=PUBLIC)
-async def market_route(market_id: str, ctx: ContextDep) -> Response:
+async def market_route(request: Request, market_id: str, ctx: ContextDep) -> Response:
     """One market with its open positions, recent trades and Brier scores."""
-    body, _ = await ctx.answers.json(
-        ("market", market_id), MarketPage, lambda: read_models.get_market(ctx, market_id)
+    return await public_answer(
+        request,
+        ctx,
+        ("market", market_id),
+        reads.MARKET,
+        MarketPage,
+        lambda: read_models.get_market(ctx, market_id),
     )
-    return json_answer(body)
-
-
-def utc_day(ctx: Context) -> date:
-    """Part of the key of a page that shows a cohort's week: the week is a whole number of days
-    since the cohort's start (a UTC midnight), so it can move only when the UTC day does."""
-    return ctx.clock.now().astimezone(UTC).date()
 
 
 @router.get("/api/cohorts/{cohort_id}", response_model=CohortPage, tags=PUBLIC)
-async def cohort_route(cohort_id: str, ctx: ContextDep) -> Response:
+async def cohort_route(request: Request, cohort_id: str, ctx: ContextDep) -> Response:
     """One cohort: agents ranked by value, stats, equity curves, recent decisions."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("cohort", cohort_id, utc_day(ctx)),
+        reads.COHORT,
         CohortPage,
         lambda: read_models.get_cohort(ctx, cohort_id),
+        valid_until=next_utc_midnight(ctx),
     )
-    return json_answer(body)
 
 
 @router.get(
     "/api/cohorts/{cohort_id}/models/{model_key}", response_model=CohortModelPage, tags=PUBLIC
 )
-async def cohort_model_route(cohort_id: str, model_key: str, ctx: ContextDep) -> Response:
+async def cohort_model_route(
+    request: Request, cohort_id: str, model_key: str, ctx: ContextDep
+) -> Response:
     """One model (family slug, id or legacy id) within one cohort: its agent, rank, decisions,
     positions, history and trades."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("cohort-model", cohort_id, model_key, utc_day(ctx)),
+        reads.COHORT_MODEL,
         CohortModelPage,
         lambda: read_models.get_cohort_model(ctx, cohort_id, model_key),
+        valid_until=next_utc_midnight(ctx),
     )
-    return json_answer(body)
 
 
 @router.get("/api/models/{model_id}", response_model=ModelPage, tags=PUBLIC)
-async def model_route(model_id: str, ctx: ContextDep) -> Response:
+async def model_route(request: Request, model_id: str, ctx: ContextDep) -> Response:
     """One model family (by slug, id or legacy id) across its cohorts."""
-    body, _ = await ctx.answers.json(
-        ("model", model_id), ModelPage, lambda: read_models.get_model(ctx, model_id)
+    return await public_answer(
+        request,
+        ctx,
+        ("model", model_id),
+        reads.MODEL,
+        ModelPage,
+        lambda: read_models.get_model(ctx, model_id),
     )
-    return json_answer(body)
 
 
 # The anchor's cache headers for what browsers may keep; the service itself never serves an
@@ -281,13 +291,18 @@ RECENT_DECISIONS_CACHE = "public, max-age=120, stale-while-revalidate=30"
 
 
 @router.get("/api/leaderboard", response_model=LeaderboardPage, tags=PUBLIC)
-async def leaderboard_route(ctx: ContextDep) -> Response:
+async def leaderboard_route(request: Request, ctx: ContextDep) -> Response:
     """Model families ranked by marked P/L, then the market baseline, each with scores,
     intervals and sample sizes; every cohort; the public model catalog."""
-    body, _ = await ctx.answers.json(
-        ("leaderboard",), LeaderboardPage, lambda: read_models.get_leaderboard(ctx)
+    return await public_answer(
+        request,
+        ctx,
+        ("leaderboard",),
+        reads.LEADERBOARD,
+        LeaderboardPage,
+        lambda: read_models.get_leaderboard(ctx),
+        headers={"Cache-Control": LEADERBOARD_CACHE},
     )
-    return json_answer(body, **{"Cache-Control": LEADERBOARD_CACHE})
 
 
 @router.get(
@@ -297,61 +312,69 @@ async def leaderboard_route(ctx: ContextDep) -> Response:
     tags=PUBLIC,
 )
 async def performance_route(
-    query: Annotated[PerformanceQuery, Query()], ctx: ContextDep
+    request: Request, query: Annotated[PerformanceQuery, Query()], ctx: ContextDep
 ) -> Response:
     """Each family's mean portfolio value over `range` (10M, 1H, 1D, 1W, 1M, 3M, ALL), for
     unarchived cohorts or one `cohort_id`, optionally one `family_id`; 404 for unknown ids."""
-    started = time.perf_counter()
-    body, hit = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("performance", query.range, query.cohort_id, query.family_id),
+        reads.PERFORMANCE,
         PerformancePage,
         lambda: read_models.get_performance_data(
             ctx, query.range, query.cohort_id, query.family_id
         ),
+        headers={"Cache-Control": PERFORMANCE_CACHE},
+        timed=True,
     )
-    timing = (
-        f"total;dur={(time.perf_counter() - started) * 1000:.1f}, "
-        f'cache;desc="{"hit" if hit else "miss"}", bytes;desc="{len(body)}"'
-    )
-    return json_answer(body, **{"Cache-Control": PERFORMANCE_CACHE, "Server-Timing": timing})
 
 
 @router.get("/api/cohorts", response_model=CohortsPage, tags=PUBLIC)
-async def cohorts_route(query: Annotated[CohortsQuery, Query()], ctx: ContextDep) -> Response:
+async def cohorts_route(
+    request: Request, query: Annotated[CohortsQuery, Query()], ctx: ContextDep
+) -> Response:
     """Every cohort, newest first (`limit` 1-200, `offset`), with agents, markets traded and
     decision flags."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("cohorts", query.limit, query.offset),
+        reads.COHORTS,
         CohortsPage,
         lambda: read_models.get_cohorts(ctx, query.model_dump()),
     )
-    return json_answer(body)
 
 
 @router.get("/api/decisions/recent", response_model=RecentDecisionsPage, tags=PUBLIC)
 async def recent_decisions_route(
-    query: Annotated[RecentDecisionsQuery, Query()], ctx: ContextDep
+    request: Request, query: Annotated[RecentDecisionsQuery, Query()], ctx: ContextDep
 ) -> Response:
     """The newest decisions of unarchived cohorts (`limit` 1-50, default 10)."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("recent-decisions", query.limit),
+        reads.RECENT_DECISIONS,
         RecentDecisionsPage,
         lambda: read_models.get_recent_decisions(ctx, query.limit),
+        headers={"Cache-Control": RECENT_DECISIONS_CACHE},
     )
-    return json_answer(body, **{"Cache-Control": RECENT_DECISIONS_CACHE})
 
 
 @router.get("/api/decisions/{decision_id}", response_model=DecisionPage, tags=PUBLIC)
 async def decision_route(
-    decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
+    request: Request, decision_id: Annotated[str, Path(max_length=100)], ctx: ContextDep
 ) -> Response:
     """One decision and its trades (never its prompts, raw answer or cost)."""
-    body, _ = await ctx.answers.json(
+    return await public_answer(
+        request,
+        ctx,
         ("decision", decision_id),
+        reads.DECISION,
         DecisionPage,
         lambda: read_models.get_decision(ctx, decision_id),
     )
-    return json_answer(body)
 
 
 # --- admin: benchmark control plane -----------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arenabrain.db.base import Base
@@ -32,3 +32,33 @@ class AdminSession(Base):
     session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcText())
     expires_at: Mapped[datetime] = mapped_column(UtcText(), index=True)
+
+
+# The tables whose every write moves their `data_versions` counter (migration 0008 adds the
+# rows and triggers; a table added here needs a migration of its own).
+VERSIONED_TABLES = frozenset(
+    {
+        "agents",
+        "benchmark_config_models",
+        "benchmark_configs",
+        "brier_scores",
+        "cohorts",
+        "decisions",
+        "markets",
+        "model_families",
+        "model_releases",
+        "portfolio_snapshots",
+        "positions",
+        "trades",
+    }
+)
+
+
+class DataVersion(Base):
+    """One counter per versioned table, moved by a trigger on every write of that table: a
+    cached answer is valid while the counters of the tables it read stand still."""
+
+    __tablename__ = "data_versions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
