@@ -7,9 +7,18 @@ persona reads the prompt's portfolio and market list and answers BET / SELL / HO
 varying quality: clean, fenced, wrapped in prose, sometimes malformed or out of limits (and, on a
 retry prompt, usually clean). Responses carry OpenRouter's shape and `usage` with a cost.
 
+Two casts. By default a model gets one of the style personas (`PERSONAS`, by a hash of its id),
+whose bets are guesses around the prices shown. With `use_lineup_personas(world)` (the demo's
+world) each model family gets its forecaster (`LINEUP`, by the provider part of the model id):
+one with a skill (how much of each market's hidden outcome its private view sees, see
+`forecasters`), a calibration, a risk appetite, a latency and its failure habits, some of them
+failing again on the retry prompt (so the engine falls back to its default HOLD).
+
 Knobs in `world.personas` (see `personas_state`):
 - `latency`: seconds every call takes (awaited here, on the emulator side only);
-  `latency_by_model` overrides it per model id;
+  `latency_by_model` overrides it per model id; without either, `latency_scale` (default 0)
+  times the persona's own latency;
+- `lineup`: True to cast the lineup forecasters (see `use_lineup_personas`);
 - `fail`: every call fails; `fail_models`: the model ids that fail; `failure` picks how
   (`"http"`: HTTP 503, `"body"`: 200 with an `error` body, `"no_choices"`: 200 without choices);
 - `scripts`: model id -> answers returned in order before the persona speaks for itself;
@@ -31,6 +40,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from arenabrain.sandbox import forecasters
 from arenabrain.sandbox.world import World
 
 CHAT_ROUTE = "/api/v1/chat/completions"
@@ -49,6 +59,16 @@ class Persona:
     boldness: float  # share of the weekly maximum it tends to use
     with_p_yes: float  # chance that bets carry p_yes
     price_per_million: tuple[float, float]  # input, output
+    # The lineup forecasters' traits (see `forecasters`); style personas keep the defaults.
+    forecaster: bool = False
+    skill: float = 0.0  # strength of the private view of the hidden outcome (0: none)
+    calibration: float = 1.0  # >1 overconfident, <1 underconfident
+    noise: float = 0.0  # spread of its private misreadings, in log-odds
+    min_edge: float = 0.04  # the least edge it bets on
+    attention: int = 40  # how many of the listed markets it reads
+    max_bets: int = 3
+    retry_malformed: float = 0.0  # chance of a broken answer to the retry prompt as well
+    latency: float = 0.0  # seconds a call takes (times `latency_scale`)
 
 
 PERSONAS = (
@@ -60,7 +80,53 @@ PERSONAS = (
     Persona("sloppy", 0.4, 0.5, 0.3, 0.1, 0.1, 0.8, 0.5, (0.74, 3.49)),
     Persona("contrarian", 0.0, 0.4, 0.05, 0.05, 0.1, 0.6, 1.0, (1.04, 6.24)),
 )
-PERSONA_BY_NAME = {persona.name: persona for persona in PERSONAS}
+
+# The lineup's forecasters, best first; `boldness` is the share of the Kelly stake they bet.
+LINEUP = (
+    Persona(
+        "sharp", 0.05, 0.1, 0.02, 0.01, 0.05, 0.5, 1.0, (5.0, 25.0),
+        forecaster=True, skill=0.8, calibration=1.0, attention=80, max_bets=4, latency=7.0,
+    ),
+    Persona(
+        "measured", 0.3, 0.05, 0.03, 0.02, 0.1, 0.4, 1.0, (5.0, 30.0),
+        forecaster=True, skill=0.6, calibration=0.9, attention=80, max_bets=3, latency=4.0,
+    ),
+    Persona(
+        "fenced-bold", 0.9, 0.2, 0.05, 0.03, 0.05, 0.7, 1.0, (2.0, 12.0),
+        forecaster=True, skill=0.45, calibration=1.3, attention=80, max_bets=4, latency=3.0,
+    ),
+    Persona(
+        "slow-chatty", 0.1, 0.7, 0.08, 0.02, 0.2, 0.3, 0.9, (0.435, 0.87),
+        forecaster=True, skill=0.4, calibration=1.0, min_edge=0.05, attention=50, max_bets=2,
+        retry_malformed=0.1, latency=12.0,
+    ),
+    Persona(
+        "overconfident", 0.1, 0.3, 0.1, 0.25, 0.02, 1.2, 0.8, (1.25, 2.5),
+        forecaster=True, skill=0.25, calibration=1.8, noise=0.3, attention=80, max_bets=5,
+        retry_malformed=0.05, latency=2.0,
+    ),
+    Persona(
+        "sloppy-guesser", 0.4, 0.5, 0.3, 0.08, 0.1, 0.8, 0.6, (0.74, 3.49),
+        forecaster=True, skill=0.15, calibration=1.2, noise=0.5, attention=80, max_bets=3,
+        retry_malformed=0.35, latency=5.0,
+    ),
+    Persona(
+        "noise-trader", 0.2, 0.3, 0.06, 0.05, 0.05, 0.8, 1.0, (1.04, 6.24),
+        forecaster=True, skill=0.0, calibration=1.3, noise=0.9, attention=80, max_bets=3,
+        retry_malformed=0.05, latency=3.5,
+    ),
+)  # fmt: skip
+# Model family (the provider part of an OpenRouter id) -> its forecaster.
+LINEUP_BY_FAMILY = {
+    "anthropic": "sharp",
+    "openai": "measured",
+    "google": "fenced-bold",
+    "deepseek": "slow-chatty",
+    "x-ai": "overconfident",
+    "moonshotai": "sloppy-guesser",
+    "qwen": "noise-trader",
+}
+PERSONA_BY_NAME = {persona.name: persona for persona in PERSONAS + LINEUP}
 
 
 def personas_state(world: World) -> dict[str, Any]:
@@ -75,6 +141,8 @@ def personas_state(world: World) -> dict[str, Any]:
         "failure": "http",
         "scripts": {},
         "styles": {},
+        "lineup": False,
+        "latency_scale": 0.0,
         "report_cost": True,
         "calls": 0,
         "in_flight": 0,
@@ -85,10 +153,23 @@ def personas_state(world: World) -> dict[str, Any]:
     return state
 
 
+def use_lineup_personas(world: World, *, latency_scale: float = 0.0) -> None:
+    """Cast the lineup forecasters: each model family answers as its own forecaster (models of
+    other providers keep a style persona). `latency_scale` times each persona's latency is
+    really awaited per call (0: none)."""
+    state = personas_state(world)
+    state["lineup"] = True
+    state["latency_scale"] = latency_scale
+
+
 def persona_for(model: str, world: World) -> Persona:
-    pinned = personas_state(world)["styles"].get(model)
+    state = personas_state(world)
+    pinned = state["styles"].get(model)
     if pinned in PERSONA_BY_NAME:
         return PERSONA_BY_NAME[pinned]
+    family = LINEUP_BY_FAMILY.get(model.split("/", 1)[0])
+    if state["lineup"] and family is not None:
+        return PERSONA_BY_NAME[family]
     digest = hashlib.sha256(f"{world.seed}:{model}".encode()).digest()
     return PERSONAS[digest[0] % len(PERSONAS)]
 
@@ -120,6 +201,8 @@ def mount_chat(app: FastAPI, world: World) -> None:
         state["max_in_flight"] = max(state["max_in_flight"], state["in_flight"])
         try:
             latency = state["latency_by_model"].get(model, state["latency"])
+            if not latency and state["latency_scale"]:
+                latency = persona_for(model, world).latency * state["latency_scale"]
             if latency:
                 await asyncio.sleep(latency)
             if state["fail"] or model in state["fail_models"]:
@@ -142,10 +225,15 @@ def answer(world: World, model: str, system: str, user: str) -> str:
     rng = random.Random(f"{world.seed}:{model}:{digest}")
     view = read_prompt(user)
     retry = RETRY_MARKER in user
-    decision = _decide(persona, rng, view)
+    if persona.forecaster:
+        decision = forecasters.decide(world, persona, rng, view)
+    else:
+        decision = _decide(persona, rng, view)
     if not retry and rng.random() < persona.out_of_limits:
         decision = _break_limits(rng, decision, view)
     if not retry and rng.random() < persona.malformed:
+        return _malformed(rng, decision)
+    if retry and persona.retry_malformed and rng.random() < persona.retry_malformed:
         return _malformed(rng, decision)
     return _dress(persona, rng, decision, retry)
 
@@ -159,22 +247,37 @@ class MarketSeen:
     binary: bool
     yes_price: float | None
     outcomes: dict[str, float]
+    question: str = ""
+
+
+@dataclass(frozen=True)
+class PositionSeen:
+    id: str
+    question: str
+    side: str
+    price_now: float | None  # the held side's price, when shown
 
 
 @dataclass(frozen=True)
 class PromptView:
     cash: float
     max_total: float
-    positions: list[str]
+    positions: list[str]  # the ids of the positions it may sell
     markets: list[MarketSeen]
+    holdings: tuple[PositionSeen, ...] = ()  # those positions, as the prompt shows them
+    today: str = ""  # the prompt's date
 
 
+_TODAY = re.compile(r"^TODAY: (\S+)", re.MULTILINE)
 _CASH = re.compile(r"^- Cash: \$(-?[0-9.]+)", re.MULTILINE)
 _MAX = re.compile(r"^- Most you may bet in total this week: \$(-?[0-9.]+)", re.MULTILINE)
 _ID = re.compile(r"^- ID: (.+)$", re.MULTILINE)
 _YES = re.compile(r"^  Price: YES ([0-9.]+)%", re.MULTILINE)
 _OUTCOMES = re.compile(r"^  Prices: (.+)$", re.MULTILINE)
 _OUTCOME_PRICE = re.compile(r"^(.*) ([0-9.]+)%$")
+_QUESTION = re.compile(r"^  (?:Question|Market): (.+)$", re.MULTILINE)
+_SIDE = re.compile(r"^  Side: (.+) \| Shares:", re.MULTILINE)
+_NOW = re.compile(r"\| Now: ([0-9.]+)%", re.MULTILINE)
 
 
 def read_prompt(user: str) -> PromptView:
@@ -185,13 +288,28 @@ def read_prompt(user: str) -> PromptView:
     positions_part = head.split("YOUR POSITIONS", 1)[1] if "YOUR POSITIONS\n" in head else ""
     positions_part = positions_part.split("AWAITING RESOLUTION", 1)[0]
     positions = _ID.findall(positions_part)
+    holdings = []
+    for block in ("\n" + positions_part).split("\n- ID: ")[1:]:
+        side = _SIDE.search(block)
+        now = _NOW.search(block)
+        holdings.append(
+            PositionSeen(
+                block.split("\n", 1)[0].strip(),
+                _question_of(block),
+                side.group(1) if side else "",
+                float(now.group(1)) / 100 if now else None,
+            )
+        )
     markets = []
     for block in market_part.split("\n- ID: ")[1:]:
         market_id = block.split("\n", 1)[0].strip()
+        question = _question_of(block)
         if "Type: yes/no" in block:
             yes = _YES.search(block)
             markets.append(
-                MarketSeen(market_id, True, float(yes.group(1)) / 100 if yes else None, {})
+                MarketSeen(
+                    market_id, True, float(yes.group(1)) / 100 if yes else None, {}, question
+                )
             )
             continue
         prices: dict[str, float] = {}
@@ -200,8 +318,27 @@ def read_prompt(user: str) -> PromptView:
             for part in line.group(1).split(" / "):
                 if m := _OUTCOME_PRICE.match(part):
                     prices[m.group(1)] = float(m.group(2)) / 100
-        markets.append(MarketSeen(market_id, False, None, prices))
-    return PromptView(cash=cash, max_total=max_total, positions=positions, markets=markets)
+        markets.append(MarketSeen(market_id, False, None, prices, question))
+    return PromptView(
+        cash=cash,
+        max_total=max_total,
+        positions=positions,
+        markets=markets,
+        holdings=tuple(holdings),
+        today=m.group(1) if (m := _TODAY.search(user)) else "",
+    )
+
+
+def _question_of(block: str) -> str:
+    """The question of a market or position block (the prompt writes it as a JSON string)."""
+    found = _QUESTION.search(block)
+    if found is None:
+        return ""
+    try:
+        text = json.loads(found.group(1))
+    except ValueError:
+        return found.group(1)
+    return text if isinstance(text, str) else ""
 
 
 # --- deciding ------------------------------------------------------------------------------------
@@ -310,6 +447,18 @@ def _scripted(state: dict[str, Any], model: str) -> str | None:
     return None
 
 
+def _catalog_prices(world: World, model: str) -> tuple[float, float] | None:
+    """The model's list prices in USD per million tokens, when the emulator's catalog has it."""
+    for entry in (world.openrouter or {}).get("catalog") or ():
+        if isinstance(entry, dict) and entry.get("id") == model:
+            pricing = entry.get("pricing") or {}
+            try:
+                return float(pricing["prompt"]) * 1e6, float(pricing["completion"]) * 1e6
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
 def _failure(kind: str) -> JSONResponse:
     if kind == "body":
         return JSONResponse({"error": {"code": 502, "message": "Provider returned error"}}, 200)
@@ -324,7 +473,7 @@ def _completion(
     persona = persona_for(model, world)
     prompt_tokens = max(1, len(prompt) // 4)
     completion_tokens = max(1, len(text) // 4)
-    price_in, price_out = persona.price_per_million
+    price_in, price_out = _catalog_prices(world, model) or persona.price_per_million
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
