@@ -15,6 +15,10 @@ error}` envelope, 1,000 requests per rolling hour per key with `X-RateLimit-*` h
   below the quote's minimum). Like a real route, the transaction names that USDC account
   (writable), so its token balances appear in the transaction's meta.
 
+Fees can also accrue on their own: `start_fee_accrual` makes a token's trading earn its claimer
+fees hour by hour on the world's clock (see `fees`); before every request (and every
+`claimable_lamports` read) the emulator credits what was earned since it last looked.
+
 Knobs: `add_claimable_position` (accrues into an existing position of the same kind),
 `claimable_lamports`, `set_sol_price`, `inject_failure` (e.g. 503, 429 or
 `{"status": 429, "retry_after": 5}`), and `bags_state(world)` for `api_keys`, `rate_limit`,
@@ -25,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import base58
 from fastapi import FastAPI, Request
@@ -43,6 +47,7 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from arenabrain.clients.solana import LAMPORTS_PER_SOL, USDC_MINT, WSOL_MINT
 from arenabrain.sandbox import solana
+from arenabrain.sandbox.fees import FeeAccrual
 from arenabrain.sandbox.world import World
 
 STATE_KEY = "bags"
@@ -81,6 +86,7 @@ def bags_state(world: World) -> dict[str, Any]:
             "swap_shortfall_bps": 0,
             "quote_count": 0,
         }
+    world.bags.setdefault("accruals", [])  # FeeAccrual, see `start_fee_accrual`
     return world.bags
 
 
@@ -132,7 +138,51 @@ def add_claimable_position(
     return position
 
 
+def start_fee_accrual(
+    world: World,
+    wallet: str,
+    mint: str,
+    *,
+    daily_volume_sol: float = 250.0,
+    fee_bps: int = 100,
+    kind: Kind = "standard",
+) -> FeeAccrual:
+    """From now on, `mint` trades about `daily_volume_sol` a day and `wallet` earns `fee_bps`
+    of it as claimable fees (Bags pays a token's creator 1 % of its volume)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    if daily_volume_sol < 0 or not 0 <= fee_bps <= 10_000:
+        raise ValueError("daily_volume_sol must be >= 0 and fee_bps within 0..10000")
+    accrual = FeeAccrual(
+        seed=world.seed,
+        wallet=str(Pubkey.from_string(wallet)),
+        mint=str(Pubkey.from_string(mint)),
+        kind=kind,
+        started=world.clock.now(),
+        daily_volume_lamports=int(daily_volume_sol * LAMPORTS_PER_SOL),
+        fee_bps=fee_bps,
+    )
+    bags_state(world)["accruals"].append(accrual)
+    return accrual
+
+
+def accrue_fees(world: World) -> int:
+    """Credit every accrual's fees earned up to now (funding the fee vault); returns the
+    lamports credited."""
+    now = world.clock.now()
+    credited = 0
+    for accrual in bags_state(world)["accruals"]:
+        due = accrual.earned(now) - accrual.credited
+        if due > 0:
+            kind = cast(Kind, accrual.kind)  # checked by `start_fee_accrual`
+            add_claimable_position(world, accrual.wallet, accrual.mint, due, kind)
+            accrual.credited += due
+            credited += due
+    return credited
+
+
 def claimable_lamports(world: World, wallet: str, mint: str | None = None) -> int:
+    accrue_fees(world)
     positions = bags_state(world)["positions"].get(wallet, [])
     return sum(p["virtual"] + p["damm"] for p in positions if mint is None or p["mint"] == mint)
 
@@ -379,6 +429,7 @@ def build(world: World) -> FastAPI:
     @app.middleware("http")
     async def gate(request: Request, call_next: Any) -> Any:
         world.record(STATE_KEY, request.method, request.url.path)
+        accrue_fees(world)  # the token traded since the last request
         key = request.headers.get("x-api-key", "")
         if not key:
             return _failure(401, "API key is required")

@@ -13,6 +13,12 @@ key's reset window. `POST /api/v1/credits/coinbase` answers 410 like the real se
 Every request is recorded (`world.calls("openrouter", "PATCH")` counts top-ups);
 `inject_failure(world, 503, ...)` answers the next requests with those statuses.
 
+Usage can also accrue on its own: after `accrue_key_usage(world)` every key's holder spends
+hour by hour on the world's clock, each key with its own habit (some idle, most spending a
+few percent of their limit a day, a few heavy users who reach it), drawn from the world's seed
+and the key's hash; before every request the emulator books the hours passed since it last
+looked, each at its own hour, within the key's limit window and the account's credits.
+
 Rate limits: `limit_rate(world, requests, seconds)` answers key-management requests past the
 limit with 429 and `Retry-After`, as the real service does under load.
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -248,6 +255,97 @@ def spend(world: World, key_hash: str, usd: Decimal | str | float) -> Decimal:
     return wanted
 
 
+# Holders' habits under `accrue_key_usage`: the share of keys never used, the daily spend of the
+# others as a share of their limit (log-uniform), the share of heavy users, and what a key
+# without a limit is measured against.
+HEAVY_SHARE = 0.1
+DAILY_SHARE = (0.01, 0.12)
+HEAVY_DAILY_SHARE = 0.35
+UNLIMITED_BASIS = Decimal("5")
+HOUR = timedelta(hours=1)
+
+
+def accrue_key_usage(world: World, *, idle_share: float = 0.3) -> None:
+    """From now on every key's holder spends on its own, hour by hour (see the module)."""
+    if not 0 <= idle_share <= 1:
+        raise ValueError("idle_share must be within 0..1")
+    now = world.clock.now()
+    openrouter_state(world)["usage_accrual"] = {
+        "idle_share": idle_share,
+        "until": now.replace(minute=0, second=0, microsecond=0),
+    }
+
+
+def accrue_usage(world: World) -> Decimal:
+    """Book every key's spending for the whole hours passed since the last call; returns the
+    dollars booked (nothing unless `accrue_key_usage` was called)."""
+    state = openrouter_state(world)
+    config = state.get("usage_accrual")
+    if config is None:
+        return Decimal(0)
+    until = world.clock.now().replace(minute=0, second=0, microsecond=0)
+    since = config["until"]
+    if until <= since:
+        return Decimal(0)
+    booked = Decimal(0)
+    for record in sorted(state["keys"].values(), key=lambda r: r["order"]):
+        booked += _book_hours(world, state, record, since, until, config["idle_share"])
+    config["until"] = until
+    return booked
+
+
+def _daily_spend(seed: int, record: dict[str, Any], idle_share: float) -> Decimal:
+    """What the key's holder spends on an average day (0 for an idle holder)."""
+    habit = random.Random(f"{seed}:key-usage:{record['hash']}")
+    if habit.random() < idle_share:
+        return Decimal(0)
+    heavy = habit.random() < HEAVY_SHARE
+    low, high = DAILY_SHARE
+    share = HEAVY_DAILY_SHARE if heavy else math.exp(habit.uniform(math.log(low), math.log(high)))
+    basis = record["limit"] if record["limit"] is not None else UNLIMITED_BASIS
+    return basis * Decimal(str(round(share, 6)))
+
+
+def _book_hours(
+    world: World,
+    state: dict[str, Any],
+    record: dict[str, Any],
+    since: datetime,
+    until: datetime,
+    idle_share: float,
+) -> Decimal:
+    daily = _daily_spend(world.seed, record, idle_share)
+    if daily <= 0 or record["disabled"]:
+        return Decimal(0)
+    moment = max(since, record["created_at"].replace(minute=0, second=0, microsecond=0)) + HOUR
+    booked = Decimal(0)
+    window: datetime | None = None
+    remaining: Decimal | None = None
+    while moment <= until:
+        expires = record["expires_at"]
+        if expires is not None and expires <= moment:
+            break
+        hour = int(moment.timestamp() // 3600)
+        burst = random.Random(f"{world.seed}:key-hour:{record['hash']}:{hour}")
+        wanted = daily / 24 * Decimal(str(round(burst.lognormvariate(-0.5, 1.0), 6)))
+        if record["limit"] is not None:
+            start = _window_start(record["limit_reset"], moment)
+            if remaining is None or start != window:
+                window, remaining = start, _limit_remaining(record, moment)
+            assert remaining is not None
+            wanted = min(wanted, remaining)
+        left = Decimal(str(state["total_credits"])) - Decimal(str(state["total_usage"]))
+        wanted = max(min(wanted, left), Decimal(0)).quantize(Decimal("0.000001"))
+        if wanted > 0:
+            record["spends"].append((moment, wanted))
+            state["total_usage"] = float(Decimal(str(state["total_usage"])) + wanted)
+            booked += wanted
+            if remaining is not None:
+                remaining -= wanted
+        moment += HOUR
+    return booked
+
+
 def _new_key(
     world: World,
     name: str,
@@ -304,6 +402,7 @@ def build(world: World) -> FastAPI:
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Any:
         world.record("openrouter", request.method, request.url.path)
+        accrue_usage(world)  # the holders used their keys since the last request
         if state["down"]:
             return JSONResponse({"error": {"code": 503, "message": "unavailable"}}, 503)
         if state["fail_next"]:

@@ -34,15 +34,17 @@ answers of a send that landed. `inject_failure` (HTTP statuses before any reques
 queue.
 
 Knobs: `set_balance`, `credit_lamports`, `add_token_account`, `credit_token`, `set_mint`,
-`seed_holders`, `generate_holders`, `advance_blocks`, `expire_blockhashes`, `next_send`
-("dropped", "insufficient_funds_for_fee", "landed_failed", "blockhash_not_found"),
-`arm_fault` / `clear_faults`, `inject_failure`, and `on_landing` (for other emulators)."""
+`seed_holders`, `generate_holders` (log-uniform or Pareto balances), `advance_blocks`,
+`expire_blockhashes`, `next_send` ("dropped", "insufficient_funds_for_fee", "landed_failed",
+"blockhash_not_found"), `arm_fault` / `clear_faults`, `inject_failure`, and `on_landing` (for
+other emulators)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import math
+import random
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -226,6 +228,11 @@ class HolderSet:
     zero_balance_accounts: list[str]
 
 
+Balances = Literal["log-uniform", "pareto"]
+PARETO_ALPHA = 1.1  # a long tail: a few whales, many small holders
+PARETO_MINIMUM_TOKENS = 1000
+
+
 def generate_holders(
     world: World,
     mint: str,
@@ -235,12 +242,20 @@ def generate_holders(
     programs: int = 3,
     multi_account_owners: int = 5,
     zero_balance: int = 2,
+    balances: Balances = "log-uniform",
+    rng: random.Random | None = None,
 ) -> HolderSet:
     """A realistic holder set from the world's seed: `count` wallets (a few with several
     accounts), some program-owned (off-curve PDA) owners such as pool vaults, and a few
-    zero-balance accounts that DAS hides by default."""
+    zero-balance accounts that DAS hides by default.
+
+    `balances`: log-uniform over six orders of magnitude, or Pareto (at least 1,000 tokens,
+    a long tail of whales). `rng`: the generator to draw from (default: the world's own, so
+    the holders then depend on what else drew from it first)."""
+    if balances not in ("log-uniform", "pareto"):
+        raise ValueError("balances must be 'log-uniform' or 'pareto'")
     set_mint(world, mint, decimals)
-    rng = world.rng
+    rng = rng or world.rng
     totals: dict[str, int] = {}
     wallets = [str(Keypair.from_seed(rng.randbytes(32)).pubkey()) for _ in range(count)]
     pdas = [
@@ -252,7 +267,11 @@ def generate_holders(
         for i in range(programs)
     ]
     for owner in wallets:
-        amount = int(10 ** (decimals + rng.uniform(0, 6)))
+        if balances == "pareto":
+            tokens = PARETO_MINIMUM_TOKENS * rng.paretovariate(PARETO_ALPHA)
+            amount = int(tokens * 10**decimals)
+        else:
+            amount = int(10 ** (decimals + rng.uniform(0, 6)))
         add_token_account(world, owner, mint, amount)
         totals[owner] = amount
     for index, owner in enumerate(wallets[:multi_account_owners]):
