@@ -43,6 +43,7 @@ from arenabrain.sandbox.personas import (
     mount_chat,
     persona_for,
     personas_state,
+    read_prompt,
     use_lineup_personas,
 )
 from arenabrain.sandbox.polymarket import PolymarketWorld, configure_markets
@@ -343,3 +344,8 @@ async def test_the_real_decision_engine_retries_and_falls_back_on_a_flaky_foreca
     assert retried and defaults and len(defaults) < len(retried)
     assert Counter(r.action for r in rows)["BET"] > len(rows) / 2
     assert all(r.api_cost_usd and r.api_cost_usd > 0 and r.tokens_input for r in rows)
+    # The personas recognise every market the engine showed them (their private view needs it).
+    seen = read_prompt(rows[0].prompt_user).markets
+    state = sandbox.world.polymarket
+    assert state is not None and len(seen) > 100
+    assert all(state.market_asking(m.question) is not None for m in seen)
