@@ -534,7 +534,8 @@ def tradeable(market: Market) -> bool:
 
 async def top_active_markets(session: AsyncSession, limit: int = 500) -> list[Market]:
     """The `limit` highest-volume active markets that can be traded (volume NULL last, then
-    id), the set a decision run shows every agent."""
+    Polymarket's id, so equal volumes keep one order), the set a decision run shows every
+    agent."""
     result = await session.scalars(
         select(Market)
         .where(
@@ -542,7 +543,7 @@ async def top_active_markets(session: AsyncSession, limit: int = 500) -> list[Ma
             Market.clob_token_ids.is_not(None),
             (Market.market_type == "binary") | Market.outcomes.is_not(None),
         )
-        .order_by(Market.volume.desc().nulls_last(), Market.id.asc())
+        .order_by(Market.volume.desc().nulls_last(), Market.polymarket_id.asc())
         .limit(limit)
     )
     return [market for market in result.all() if tradeable(market)]

@@ -126,7 +126,8 @@ def _bets(persona: Persona, view: PromptView, beliefs: list[Belief]) -> list[dic
             if not PRICE_FLOOR <= price <= 1 - PRICE_FLOOR or mine - price < persona.min_edge:
                 continue
             kelly = (mine - price) / (1 - price)
-            candidates.append((mine - price, found.market.id, side, kelly, found))
+            # Ties by question: the service's ids are random, the question is the market.
+            candidates.append((mine - price, found.market.question, side, kelly, found))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     picks = candidates[: persona.max_bets]
     stakes = [persona.boldness * kelly * view.cash for _, _, _, kelly, _ in picks]
@@ -152,7 +153,7 @@ def _bets(persona: Persona, view: PromptView, beliefs: list[Belief]) -> list[dic
         )
     if bets and persona.with_p_yes < 1:
         # Some personas leave their probability out now and then (a seeded, stable choice).
-        chooser = random.Random(f"p-yes:{persona.name}:{[b['market_id'] for b in bets]}")
+        chooser = random.Random(f"p-yes:{persona.name}:{[b['_question'] for b in bets]}")
         for bet in bets:
             if chooser.random() >= persona.with_p_yes:
                 del bet["p_yes"]

@@ -45,6 +45,7 @@ from arenabrain.sandbox.world import World
 
 CHAT_ROUTE = "/api/v1/chat/completions"
 RETRY_MARKER = "YOUR PREVIOUS ANSWER COULD NOT BE USED"
+DATABASE_ID = re.compile(r"\b\d{13}-[0-9a-z]{9}\b")  # `db.ids.new_id`: epoch ms, 9 random chars
 MIN_BET = 50.0
 
 
@@ -221,7 +222,9 @@ def mount_chat(app: FastAPI, world: World) -> None:
 def answer(world: World, model: str, system: str, user: str) -> str:
     """The persona's answer to one prompt (deterministic)."""
     persona = persona_for(model, world)
-    digest = hashlib.sha256(f"{system}\n{user}".encode()).hexdigest()
+    # The service's row ids are random: the same prompt with other ids is the same question.
+    prompt = DATABASE_ID.sub("<id>", f"{system}\n{user}")
+    digest = hashlib.sha256(prompt.encode()).hexdigest()
     rng = random.Random(f"{world.seed}:{model}:{digest}")
     view = read_prompt(user)
     retry = RETRY_MARKER in user

@@ -118,7 +118,9 @@ async def portfolio(
         select(Position, Market)
         .join(Market, Market.id == Position.market_id)
         .where(Position.agent_id == agent_id, Position.status == "open")
-        .order_by(Position.opened_at.desc(), Position.id)
+        # Ties in the upstream's terms, not by row ids (random): a prompt reads the same
+        # whenever the portfolio is the same.
+        .order_by(Position.opened_at.desc(), Market.polymarket_id, Position.side)
     )
     lines = []
     for position, market in rows.all():
