@@ -13,9 +13,10 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from arenabrain.credits import staged
 from arenabrain.credits.models import AuditEntry
 
 _sequence = itertools.count()
@@ -23,6 +24,28 @@ _sequence = itertools.count()
 
 def audit_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):013d}-{next(_sequence):09d}-{secrets.token_hex(3)}"
+
+
+def entry_values(
+    run_id: str,
+    phase: str,
+    action: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+    tx_signature: str | None = None,
+) -> dict[str, Any]:
+    """The columns of one audit row."""
+    return {
+        "log_id": audit_id(now),
+        "run_id": run_id,
+        "phase": str(phase),
+        "action": action,
+        "details": json.dumps(details, default=str, sort_keys=True)
+        if details is not None
+        else None,
+        "tx_signature": tx_signature,
+        "timestamp": now,
+    }
 
 
 async def record(
@@ -34,18 +57,23 @@ async def record(
     details: dict[str, Any] | None = None,
     tx_signature: str | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        log_id=audit_id(now),
-        run_id=run_id,
-        phase=str(phase),
-        action=action,
-        details=json.dumps(details, default=str, sort_keys=True) if details is not None else None,
-        tx_signature=tx_signature,
-        timestamp=now,
-    )
+    entry = AuditEntry(**entry_values(run_id, phase, action, now, details, tx_signature))
     session.add(entry)
     await session.flush()
     return entry
+
+
+def stage(
+    session: AsyncSession,
+    run_id: str,
+    phase: str,
+    action: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record an audit row with the unit of work's other staged rows (`staged`): one INSERT
+    for all of them at its end, instead of a flush each."""
+    staged.insert(session, AuditEntry, entry_values(run_id, phase, action, now, details))
 
 
 async def for_run(session: AsyncSession, run_id: str) -> list[AuditEntry]:
@@ -75,6 +103,16 @@ async def with_action(session: AsyncSession, run_id: str, action: str) -> list[A
         .order_by(AuditEntry.timestamp, AuditEntry.log_id)
     )
     return list(rows)
+
+
+async def count(session: AsyncSession, run_id: str, action: str) -> int:
+    """How many rows of a run have exactly this action."""
+    found = await session.scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.run_id == run_id, AuditEntry.action == action)
+    )
+    return found or 0
 
 
 def details_of(entry: AuditEntry) -> dict[str, Any]:

@@ -9,14 +9,16 @@ revoking keys is in `rotation`."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Boolean, Table, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.openrouter.keys import OpenRouterKey
 from arenabrain.context import Context
+from arenabrain.credits import staged
 from arenabrain.credits.models import LIVE_KEY_STATUSES, UserKey
 from arenabrain.credits.schemas import UserKeyView
 from arenabrain.credits.upstreams import Guard
@@ -135,6 +137,52 @@ async def by_hash(session: AsyncSession, key_hash: str) -> UserKey | None:
 async def all_live(session: AsyncSession) -> list[UserKey]:
     rows = await session.scalars(select(UserKey).where(UserKey.status.in_(LIVE_KEY_STATUSES)))
     return list(rows)
+
+
+_TABLE = cast(Table, UserKey.__table__)
+_KEYS = _TABLE.c
+_TOPPED_UP = (
+    update(_TABLE)
+    .where(_KEYS.openrouter_key_hash == bindparam("key_hash"))
+    .values(
+        limit_usd_cents=func.coalesce(
+            bindparam("limit_cents", type_=BigInteger), _KEYS.limit_usd_cents
+        ),
+        total_allocated_cents=_KEYS.total_allocated_cents
+        + bindparam("added_cents", type_=BigInteger),
+        status=case(
+            (and_(bindparam("reactivate", type_=Boolean), _KEYS.status == "EXHAUSTED"), "ACTIVE"),
+            else_=_KEYS.status,
+        ),
+        updated_at=bindparam("now", type_=_KEYS.updated_at.type),
+    )
+)
+
+
+def stage_top_up(
+    session: AsyncSession,
+    key_hash: str,
+    *,
+    limit_cents: int | None,
+    added_cents: int,
+    now: datetime,
+) -> None:
+    """Record a settled top-up on the key's row, staged (`staged`) with the unit of work's
+    other rows: the limit OpenRouter showed (when it showed one) and, when the top-up
+    applied (`added_cents` > 0), the allocation added and an EXHAUSTED key live again. A key
+    with no row is left alone."""
+    staged.execute(
+        session,
+        _TOPPED_UP,
+        {
+            "key_hash": key_hash,
+            "limit_cents": limit_cents,
+            "added_cents": added_cents,
+            "reactivate": added_cents > 0,
+            "now": now,
+        },
+        one_row=False,
+    )
 
 
 # --- jobs ------------------------------------------------------------------------------------

@@ -31,14 +31,17 @@ Limits are compared within a millionth of a dollar: OpenRouter stores them as JS
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.openrouter.keys import OpenRouterKey
+from arenabrain.credits import staged
 from arenabrain.credits.models import KeyMutation
 from arenabrain.db.ids import new_id
 
@@ -63,6 +66,91 @@ def outcome(before: Decimal, after: Decimal, key: OpenRouterKey | None) -> Outco
     return Outcome.UNKNOWN
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A top-up intent as the journal holds it: this key, from this limit to that one, for
+    this allocation."""
+
+    id: str
+    key_hash: str
+    strategy_id: str
+    holder_wallet: str
+    run_id: str
+    snapshot_id: str
+    allocated_cents: int
+    before: Decimal
+    after: Decimal
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        key_hash: str,
+        strategy_id: str,
+        holder_wallet: str,
+        run_id: str,
+        snapshot_id: str,
+        allocated_cents: int,
+        before: Decimal,
+        after: Decimal,
+        now: datetime,
+    ) -> Intent:
+        return cls(
+            new_id(now),
+            key_hash,
+            strategy_id,
+            holder_wallet,
+            run_id,
+            snapshot_id,
+            allocated_cents,
+            before,
+            after,
+        )
+
+    @classmethod
+    def of(cls, row: KeyMutation) -> Intent:
+        return cls(
+            row.id,
+            row.key_hash,
+            row.strategy_id,
+            row.holder_wallet,
+            row.run_id,
+            row.snapshot_id,
+            row.allocated_cents,
+            Decimal(row.limit_before),
+            Decimal(row.limit_after),
+        )
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        """The PENDING journal row."""
+        return {
+            "id": self.id,
+            "key_hash": self.key_hash,
+            "strategy_id": self.strategy_id,
+            "holder_wallet": self.holder_wallet,
+            "run_id": self.run_id,
+            "snapshot_id": self.snapshot_id,
+            "allocated_cents": self.allocated_cents,
+            "limit_before": str(self.before),
+            "limit_after": str(self.after),
+            "status": Outcome.PENDING.value,
+            "created_at": now,
+        }
+
+
+def settlement(
+    intent: Intent, key: OpenRouterKey | None, settled_by_run: str, now: datetime
+) -> tuple[Outcome, dict[str, Any]]:
+    """How `intent` ended, judged from the key as it is now, and the columns that record it."""
+    result = outcome(intent.before, intent.after, key)
+    return result, {
+        "status": result.value,
+        "observed_limit": None if key is None or key.limit is None else str(key.limit),
+        "settled_by_run": settled_by_run,
+        "settled_at": now,
+    }
+
+
 # --- repository ------------------------------------------------------------------------------
 
 
@@ -80,22 +168,25 @@ async def record_intent(
     now: datetime,
 ) -> str:
     """Write a PENDING intent (its own unit of work, before the PATCH); returns its id."""
-    intent = KeyMutation(
-        id=new_id(now),
+    intent = Intent.new(
         key_hash=key_hash,
         strategy_id=strategy_id,
         holder_wallet=holder_wallet,
         run_id=run_id,
         snapshot_id=snapshot_id,
         allocated_cents=allocated_cents,
-        limit_before=str(before),
-        limit_after=str(after),
-        status=Outcome.PENDING.value,
-        created_at=now,
+        before=before,
+        after=after,
+        now=now,
     )
-    session.add(intent)
+    session.add(KeyMutation(**intent.row(now)))
     await session.flush()
     return intent.id
+
+
+def stage_intent(session: AsyncSession, intent: Intent, now: datetime) -> None:
+    """Write a PENDING intent with the unit of work's other staged rows (`staged`)."""
+    staged.insert(session, KeyMutation, intent.row(now))
 
 
 async def pending_for_holder(
@@ -121,9 +212,29 @@ def settle(
     """Settle a PENDING intent from the key's state; returns (and stores) the outcome."""
     if intent.status != Outcome.PENDING.value:
         raise ValueError(f"key mutation {intent.id} is already {intent.status}")
-    result = outcome(Decimal(intent.limit_before), Decimal(intent.limit_after), key)
-    intent.status = result.value
-    intent.observed_limit = None if key is None or key.limit is None else str(key.limit)
-    intent.settled_by_run = settled_by_run
-    intent.settled_at = now
+    result, columns = settlement(Intent.of(intent), key, settled_by_run, now)
+    for column, value in columns.items():
+        setattr(intent, column, value)
+    return result
+
+
+_JOURNAL = cast(Table, KeyMutation.__table__)
+# Only a PENDING intent is settled; SET takes the columns `settlement` returns.
+_SETTLE = update(_JOURNAL).where(
+    _JOURNAL.c.id == bindparam("intent_id"), _JOURNAL.c.status == Outcome.PENDING.value
+)
+
+
+def stage_settle(
+    session: AsyncSession,
+    intent: Intent,
+    key: OpenRouterKey | None,
+    settled_by_run: str,
+    now: datetime,
+) -> Outcome:
+    """Settle a PENDING intent with the unit of work's other staged rows; returns the
+    outcome. The unit of work fails if the intent is no longer PENDING (only the holder of
+    the strategy's lock settles, and it refreshes the lock in the same unit)."""
+    result, columns = settlement(intent, key, settled_by_run, now)
+    staged.execute(session, _SETTLE, {"intent_id": intent.id} | columns, one_row=True)
     return result

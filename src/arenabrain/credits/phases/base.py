@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.context import Context
+from arenabrain.credits import staged
 from arenabrain.credits.models import Run, Strategy
 from arenabrain.credits.upstreams import CreditClients, Guard
 
@@ -63,6 +64,7 @@ class PhaseContext:
     async def journal(self, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Commit `write(session)` now, in its own unit of work.
 
+        Rows the write staged (`credits/staged.py`) are written at its end, in the same unit.
         Each journal write also refreshes the run lock and the phase's resource locks (a
         heartbeat during long phases) and stops the phase with LockLost when another process
         has taken one of them over."""
@@ -73,7 +75,9 @@ class PhaseContext:
                 session, self.strategy.strategy_id, self.holder, self.now(), leases=self.leases
             ):
                 raise locks.LockLost()
-            return await write(session)
+            result = await write(session)
+            await staged.write_staged(session)  # rows `write` staged commit with it
+            return result
 
 
 Handler = Callable[[PhaseContext], Awaitable[PhaseOutcome]]

@@ -35,18 +35,18 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from arenabrain.clients.errors import UpstreamError
 from arenabrain.clients.openrouter.keys import OpenRouterKey
-from arenabrain.credits import audit, keys, mutations, rotation
+from arenabrain.credits import audit, keys, mutations, rotation, staged
 from arenabrain.credits.keystore import KeyStore, keystore_for
 from arenabrain.credits.locks import LockLost
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, Run, UserKey
-from arenabrain.credits.mutations import Outcome
+from arenabrain.credits.mutations import Intent, Outcome
 from arenabrain.credits.phases.base import PhaseContext, PhaseFailure, PhaseOutcome, error_code
 from arenabrain.credits.topup import KeyBudget, topped_up_limit
 from arenabrain.db.ids import new_id
@@ -171,10 +171,6 @@ class GroupCommit(PhaseContext):
     writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     queued: list[tuple[Write[Any], asyncio.Future[Any]]] = field(default_factory=list)
 
-    @classmethod
-    def of(cls, pc: PhaseContext) -> GroupCommit:
-        return cls(**{f.name: getattr(pc, f.name) for f in fields(PhaseContext)})
-
     async def journal(self, write: Write[T]) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.queued.append((write, done))
@@ -208,6 +204,37 @@ class GroupCommit(PhaseContext):
             done.set_result(result)
 
 
+@dataclass
+class Provisioner(GroupCommit):
+    """The phase context the concurrent holders share: their journal writes group-committed,
+    and at most PROVISIONING_CONCURRENCY OpenRouter requests in flight (`requests`).
+
+    The bound is on requests, not on holders: a holder waiting for its journal write to
+    commit does not hold a request's place, so OpenRouter is kept as busy as the bound allows
+    while the database catches up. The holders under way (`holders`) are bounded too, at
+    twice as many, which bounds the keys created and not yet recorded (those a crash would
+    leave for the resume to delete as orphans)."""
+
+    requests: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    holders: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+
+    @classmethod
+    def of(cls, pc: PhaseContext) -> Provisioner:
+        bound = pc.ctx.settings.provisioning_concurrency
+        return cls(
+            **{f.name: getattr(pc, f.name) for f in fields(PhaseContext)},
+            requests=asyncio.Semaphore(bound),
+            holders=asyncio.Semaphore(2 * bound),
+        )
+
+    async def openrouter(
+        self, call: Callable[[], Awaitable[T]], what: str, retry: bool = True
+    ) -> T:
+        """One OpenRouter request of a holder, within the bound."""
+        async with self.requests:
+            return await self.guard.call("openrouter", call, retry=retry, what=what)
+
+
 async def provision_all(
     pc: PhaseContext,
     todo: list[AllocationSnapshot],
@@ -215,20 +242,19 @@ async def provision_all(
     by_name: dict[str, list[OpenRouterKey]],
     store: KeyStore,
 ) -> list[Failure]:
-    """Provision every holder of `todo`, PROVISIONING_CONCURRENCY at a time; returns the
-    failures in plan order.
+    """Provision every holder of `todo`, at most PROVISIONING_CONCURRENCY OpenRouter requests
+    at a time; returns the failures in plan order.
 
     Holders are independent: each has its own key, so the journal's one-pending-mutation-per-
     key rule holds across concurrent holders, and each holder's steps stay in order. Every
     journal write refreshes the locks, so a long phase keeps them. Another process taking the
     strategy over (LockLost) stops every holder at once."""
-    bound = asyncio.Semaphore(pc.ctx.settings.provisioning_concurrency)
     failed: dict[str, Failure] = {}
-    pc = GroupCommit.of(pc)
     unsettled = await wallets_with_pending(pc)
+    pc = Provisioner.of(pc)
 
     async def one(snap: AllocationSnapshot) -> None:
-        async with bound:
+        async with pc.holders:
             try:
                 await provision_one(
                     pc,
@@ -278,8 +304,8 @@ async def _counts(session: AsyncSession, run_id: str) -> dict[str, int]:
     """Keys created and topped up for this run so far (every attempt); kept on the run row, so
     a failed run shows what it did."""
     counts = {
-        "keys_provisioned": len(await audit.with_action(session, run_id, CREATED)),
-        "keys_updated": len(await audit.with_action(session, run_id, TOPPED_UP)),
+        "keys_provisioned": await audit.count(session, run_id, CREATED),
+        "keys_updated": await audit.count(session, run_id, TOPPED_UP),
     }
     run = await session.get(Run, run_id)
     assert run is not None
@@ -289,7 +315,7 @@ async def _counts(session: AsyncSession, run_id: str) -> dict[str, int]:
 
 
 async def provision_one(
-    pc: PhaseContext,
+    pc: Provisioner,
     snap: AllocationSnapshot,
     live: UserKey | None,
     by_name: dict[str, list[OpenRouterKey]],
@@ -322,9 +348,9 @@ async def provision_one(
     await create(pc, snap, name, store)
 
 
-async def get_key(pc: PhaseContext, key_hash: str) -> OpenRouterKey | None:
+async def get_key(pc: Provisioner, key_hash: str) -> OpenRouterKey | None:
     port = pc.clients.keys
-    return await pc.guard.call("openrouter", lambda: port.get_key(key_hash), what="GET /keys/:h")
+    return await pc.openrouter(lambda: port.get_key(key_hash), "GET /keys/:h")
 
 
 async def attached(pc: PhaseContext, snap: AllocationSnapshot) -> bool:
@@ -334,18 +360,18 @@ async def attached(pc: PhaseContext, snap: AllocationSnapshot) -> bool:
 
 
 async def settle_pending(
-    pc: PhaseContext, wallet: str, seen: dict[str, OpenRouterKey | None]
+    pc: Provisioner, wallet: str, seen: dict[str, OpenRouterKey | None]
 ) -> int:
     """Settle the holder's unfinished top-ups (any run's) against their keys' real state;
     returns how many there were."""
     async with pc.ctx.db.read() as session:
         rows = await mutations.pending_for_holder(session, pc.strategy.strategy_id, wallet)
-        pending = [(row.id, row.key_hash) for row in rows]
-    for intent_id, key_hash in pending:
-        if key_hash not in seen:
-            seen[key_hash] = await get_key(pc, key_hash)
-        remote = seen[key_hash]
-        await pc.journal(partial(settle_intent, pc=pc, intent_id=intent_id, remote=remote))
+        pending = [Intent.of(row) for row in rows]
+    for intent in pending:
+        if intent.key_hash not in seen:
+            seen[intent.key_hash] = await get_key(pc, intent.key_hash)
+        remote = seen[intent.key_hash]
+        await pc.journal(partial(settle_intent, pc=pc, intent=intent, remote=remote))
     return len(pending)
 
 
@@ -363,44 +389,37 @@ async def wallets_with_pending(pc: PhaseContext) -> set[str]:
 
 
 async def settle_intent(
-    session: AsyncSession, pc: PhaseContext, intent_id: str, remote: OpenRouterKey | None
+    session: AsyncSession, pc: PhaseContext, intent: Intent, remote: OpenRouterKey | None
 ) -> Outcome:
-    """Settle one intent from the key's state and record what it means for its allocation."""
-    intent = await session.get(KeyMutation, intent_id, populate_existing=True)
-    assert intent is not None
-    if intent.status != Outcome.PENDING:
-        return Outcome(intent.status)
+    """Settle one intent from the key's state and record what it means for its allocation
+    (staged: a group of holders' settlements costs a few statements, not a few each)."""
     now = pc.now()
-    result = mutations.settle(intent, remote, pc.run_id, now)
+    result = mutations.stage_settle(session, intent, remote, pc.run_id, now)
     details = {
         "wallet": intent.holder_wallet,
         "keyHash": intent.key_hash,
-        "fromLimit": intent.limit_before,
-        "toLimit": intent.limit_after,
-        "observedLimit": intent.observed_limit,
+        "fromLimit": str(intent.before),
+        "toLimit": str(intent.after),
+        "observedLimit": None if remote is None or remote.limit is None else str(remote.limit),
         "allocationUsd": str(Decimal(intent.allocated_cents) / 100),
         "settledBy": pc.run_id,
     }
     if result is Outcome.NOT_APPLIED:
-        await audit.record(session, intent.run_id, "PROVISIONING", TOPUP_NOT_APPLIED, now, details)
+        audit.stage(session, intent.run_id, "PROVISIONING", TOPUP_NOT_APPLIED, now, details)
         return result
     # Applied, or unknown and so counted as given: this allocation is never sent again.
-    snapshot = await session.get(AllocationSnapshot, intent.snapshot_id)
-    assert snapshot is not None
-    snapshot.key_hash = intent.key_hash
-    row = await keys.by_hash(session, intent.key_hash)
-    if row is not None:
-        if remote is not None and remote.limit is not None:
-            row.limit_usd_cents = keys.cents_of(remote.limit)
-        if result is Outcome.APPLIED:
-            row.total_allocated_cents += intent.allocated_cents
-            if row.status == "EXHAUSTED":
-                row.status = "ACTIVE"
-        row.updated_at = now
-    if result is Outcome.APPLIED:
-        await audit.record(session, intent.run_id, "PROVISIONING", TOPPED_UP, now, details)
-    else:
-        await audit.record(session, intent.run_id, "PROVISIONING", TOPUP_UNKNOWN, now, details)
+    attach(session, intent.snapshot_id, intent.key_hash)
+    applied = result is Outcome.APPLIED
+    keys.stage_top_up(
+        session,
+        intent.key_hash,
+        limit_cents=keys.cents_of(remote.limit) if remote and remote.limit is not None else None,
+        added_cents=intent.allocated_cents if applied else 0,
+        now=now,
+    )
+    action = TOPPED_UP if applied else TOPUP_UNKNOWN
+    audit.stage(session, intent.run_id, "PROVISIONING", action, now, details)
+    if not applied:
         get_logger().error(
             "Top-up outcome unknown: the key's limit matches neither side of the intent; "
             "counted as given, never applied again. Review the key.",
@@ -409,30 +428,33 @@ async def settle_intent(
     return result
 
 
-async def top_up(pc: PhaseContext, snap: AllocationSnapshot, remote: OpenRouterKey) -> None:
+async def top_up(pc: Provisioner, snap: AllocationSnapshot, remote: OpenRouterKey) -> None:
     port = pc.clients.keys
     before = remote.limit
     assert before is not None
     target = topped_up_limit(KeyBudget.of(remote), Decimal(snap.allocated_cents) / 100)
-    intent_id = await pc.journal(
-        lambda s: mutations.record_intent(
-            s,
-            key_hash=remote.hash,
-            strategy_id=pc.strategy.strategy_id,
-            holder_wallet=snap.holder_wallet,
-            run_id=pc.run_id,
-            snapshot_id=snap.snapshot_id,
-            allocated_cents=snap.allocated_cents,
-            before=before,
-            after=target,
-            now=pc.now(),
-        )
+    intent = Intent.new(
+        key_hash=remote.hash,
+        strategy_id=pc.strategy.strategy_id,
+        holder_wallet=snap.holder_wallet,
+        run_id=pc.run_id,
+        snapshot_id=snap.snapshot_id,
+        allocated_cents=snap.allocated_cents,
+        before=before,
+        after=target,
+        now=pc.now(),
     )
+
+    async def journal_intent(session: AsyncSession) -> None:
+        mutations.stage_intent(session, intent, pc.now())
+
+    # Committed before the PATCH is sent: the holder goes on once its group has committed.
+    await pc.journal(journal_intent)
     # An error leaves the intent PENDING: the next touch of this holder settles it by GET.
-    answer = await pc.guard.call(
-        "openrouter", lambda: port.update_key(remote.hash, limit=target), what="PATCH /keys/:h"
+    answer = await pc.openrouter(
+        lambda: port.update_key(remote.hash, limit=target), "PATCH /keys/:h"
     )
-    result = await pc.journal(lambda s: settle_intent(s, pc, intent_id, answer))
+    result = await pc.journal(lambda s: settle_intent(s, pc, intent, answer))
     if result is Outcome.NOT_APPLIED:
         raise UpstreamError(
             "openrouter",
@@ -441,42 +463,44 @@ async def top_up(pc: PhaseContext, snap: AllocationSnapshot, remote: OpenRouterK
         )
 
 
-async def create(pc: PhaseContext, snap: AllocationSnapshot, name: str, store: KeyStore) -> None:
+async def create(pc: Provisioner, snap: AllocationSnapshot, name: str, store: KeyStore) -> None:
     port = pc.clients.keys
     strategy = pc.strategy
     limit = Decimal(snap.allocated_cents) / 100
     days = strategy.key_expiry_days
     expires = pc.now() + timedelta(days=days) if days > 0 else None
-    created = await pc.guard.call(
-        "openrouter",
+    created = await pc.openrouter(
         lambda: port.create_key(name, limit, strategy.key_limit_reset, expires),
+        "POST /keys",
         retry=False,  # a retried create could make a second key; a resume finds it by name
-        what="POST /keys",
     )
     key_hash = created.key.hash
     sealed = store.encrypt(created.plaintext, key_hash)
 
     async def record(session: AsyncSession) -> None:
+        # Staged: a group of holders' records costs three statements, not three each.
         now = pc.now()
-        session.add(
-            UserKey(
-                key_id=new_id(now),
-                strategy_id=strategy.strategy_id,
-                holder_wallet=snap.holder_wallet,
-                openrouter_key_hash=key_hash,
-                key_name=name,
-                encrypted_key=sealed,
-                limit_usd_cents=snap.allocated_cents,
-                limit_reset=strategy.key_limit_reset,
-                total_allocated_cents=snap.allocated_cents,
-                status="ACTIVE",
-                created_at=now,
-                updated_at=now,
-                expires_at=expires,
-            )
+        staged.insert(
+            session,
+            UserKey,
+            {
+                "key_id": new_id(now),
+                "strategy_id": strategy.strategy_id,
+                "holder_wallet": snap.holder_wallet,
+                "openrouter_key_hash": key_hash,
+                "key_name": name,
+                "encrypted_key": sealed,
+                "limit_usd_cents": snap.allocated_cents,
+                "limit_reset": strategy.key_limit_reset,
+                "total_allocated_cents": snap.allocated_cents,
+                "status": "ACTIVE",
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": expires,
+            },
         )
-        await _attach(session, snap, key_hash)
-        await audit.record(
+        attach(session, snap.snapshot_id, key_hash)
+        audit.stage(
             session,
             pc.run_id,
             "PROVISIONING",
@@ -488,13 +512,13 @@ async def create(pc: PhaseContext, snap: AllocationSnapshot, name: str, store: K
     await pc.journal(record)
 
 
-async def delete_orphan(pc: PhaseContext, snap: AllocationSnapshot, orphan: OpenRouterKey) -> None:
+async def delete_orphan(pc: Provisioner, snap: AllocationSnapshot, orphan: OpenRouterKey) -> None:
     """Delete a key a crashed attempt created but never recorded (its plaintext is lost)."""
     async with pc.ctx.db.read() as session:
         if await keys.by_hash(session, orphan.hash) is not None:
             return  # recorded: a holder's key, not an orphan
     port = pc.clients.keys
-    await pc.guard.call("openrouter", lambda: port.delete_key(orphan.hash), what="DELETE /keys")
+    await pc.openrouter(lambda: port.delete_key(orphan.hash), "DELETE /keys")
     details = {
         "wallet": snap.holder_wallet,
         "keyHash": orphan.hash,
@@ -538,14 +562,17 @@ async def rehearse(pc: PhaseContext) -> PhaseOutcome:
     )
 
 
-async def _attach(session: AsyncSession, snap: AllocationSnapshot, key_hash: str) -> None:
-    # One UPDATE, not a load and a flush: it runs once per holder.
-    await session.execute(
-        update(AllocationSnapshot)
-        .where(AllocationSnapshot.snapshot_id == snap.snapshot_id)
-        .values(key_hash=key_hash)
-        .execution_options(synchronize_session=False)
-    )
+_SNAPSHOTS = cast(Table, AllocationSnapshot.__table__)
+_ATTACH = (
+    update(_SNAPSHOTS)
+    .where(_SNAPSHOTS.c.snapshot_id == bindparam("snapshot"))
+    .values(key_hash=bindparam("key"))
+)
+
+
+def attach(session: AsyncSession, snapshot_id: str, key_hash: str) -> None:
+    """Record the key an allocation went to (staged: one UPDATE for the group)."""
+    staged.execute(session, _ATTACH, {"snapshot": snapshot_id, "key": key_hash}, one_row=True)
 
 
 async def _expire(
