@@ -140,6 +140,22 @@ def test_the_same_seed_and_prompt_give_the_same_answer() -> None:
     assert sum(differ) >= 5
 
 
+def test_bets_name_markets_by_the_ids_the_prompt_shows_with_their_sides() -> None:
+    world = demo_world(7)
+    assert world.polymarket is not None
+    shown = {line.id: line for line in market_lines(world.polymarket, START)}
+    bets = 0
+    for _, user in weekly_prompts(world, 2, 2):
+        for model in LINEUP_MODELS:
+            decision = parse_decision(answer(world, model, system_prompt(), user), CASH)
+            for bet in decision.bets:
+                line = shown[bet.market_id]
+                sides = ("YES", "NO") if line.is_binary else line.outcomes
+                assert bet.side in sides, (bet, line)
+                bets += 1
+    assert bets > 20
+
+
 @pytest.fixture
 async def chat() -> AsyncIterator[tuple[World, httpx.AsyncClient]]:
     world = demo_world(7)

@@ -54,7 +54,7 @@ def decide(world: World, persona: Persona, rng: random.Random, view: PromptView)
     beliefs = [found for market in read if (found := belief(world, persona, market, view.today))]
     if rng.random() < persona.hold or (view.max_total < MIN_BET and not view.holdings):
         return {"action": "HOLD", "reasoning": "I am sitting this week out."}
-    sells = _sells(world, persona, view, beliefs)
+    sells = _sells(world, persona, view)
     bets = _bets(persona, view, beliefs)
     if sells and (not bets or rng.random() < SELL_SHARE):
         return {
@@ -134,10 +134,11 @@ def _bets(persona: Persona, view: PromptView, beliefs: list[Belief]) -> list[dic
     if sum(stakes) > view.max_total:
         stakes = [s * view.max_total / sum(stakes) for s in stakes]
     bets = []
-    for (_, market_id, side, _, found), stake in zip(picks, stakes, strict=True):
+    for (_, _, side, _, found), stake in zip(picks, stakes, strict=True):
         amount = math.floor(stake * 100) / 100
         if amount < MIN_BET:
             continue
+        market_id = found.market.id
         yes = found.stated["YES"] if found.market.binary else found.stated[side]
         bets.append(
             {
@@ -160,17 +161,19 @@ def _bets(persona: Persona, view: PromptView, beliefs: list[Belief]) -> list[dic
     return bets
 
 
-def _sells(
-    world: World, persona: Persona, view: PromptView, beliefs: list[Belief]
-) -> list[dict[str, Any]]:
-    """Positions whose side it now believes worth clearly less than their price."""
-    by_question = {b.market.question: b for b in beliefs if b.market.question}
+def _sells(world: World, persona: Persona, view: PromptView) -> list[dict[str, Any]]:
+    """Positions whose side it now believes worth clearly less than their price (it always
+    looks at the markets it holds, read or not)."""
+    markets = {m.question: m for m in view.markets if m.question}
     sells = []
     for held in view.holdings:
-        found = by_question.get(held.question)
-        if found is None or held.price_now is None or held.side not in found.stated:
+        market = markets.get(held.question)
+        found = belief(world, persona, market, view.today) if market else None
+        if found is None or held.price_now is None:
             continue
-        if found.stated[held.side] < held.price_now - 2 * persona.min_edge:
+        # Sides are matched by label whatever their case (the arena may upper-case them).
+        side = next((s for s in found.stated if s.upper() == held.side.upper()), None)
+        if side is not None and found.stated[side] < held.price_now - 2 * persona.min_edge:
             sells.append({"position_id": held.id, "percentage": 100})
     return sells
 
