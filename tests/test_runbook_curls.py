@@ -194,9 +194,11 @@ def start_server(directory: Path, migrated: Path) -> Server:
         "LOG_LEVEL": "warn",
     }
     executable = Path(sys.executable).with_name("arenabrain")
+    # --speed 1: the world's clock in step with the real one, so a week is a real week.
+    command = [str(executable), "serve", "--sandbox", "--speed", "1", "--host", "127.0.0.1"]
     log = (directory / "server.log").open("wb")
     process = subprocess.Popen(
-        [str(executable), "serve", "--sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--port", str(port)],
         cwd=directory,
         env=env,
         stdout=log,

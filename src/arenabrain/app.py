@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TextIO
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -79,9 +80,10 @@ def create_app(
     clock: Clock | None = None,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     sleep: Sleep = asyncio.sleep,
+    log_stream: TextIO | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.secret_values())
+    configure_logging(settings.log_level, settings.secret_values(), stream=log_stream)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,5 +128,17 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLogMiddleware)
     if settings.sandbox:
-        app.add_middleware(SandboxHeaderMiddleware)
+        label_sandbox(app)
     return app
+
+
+def label_sandbox(app: FastAPI) -> None:
+    """Mark every response of the app, its unhandled-error 500s included: Starlette answers
+    those from its outermost middleware, outside any added one, so the label wraps the whole
+    stack."""
+    build = app.build_middleware_stack
+
+    def labelled() -> ASGIApp:
+        return SandboxHeaderMiddleware(build())
+
+    app.build_middleware_stack = labelled  # type: ignore[method-assign]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -16,6 +17,7 @@ from arenabrain.arena.commands import commands as arena_commands
 from arenabrain.console import JsonFlag, console, run_with_context, settings_or_exit, show
 from arenabrain.context import Context
 from arenabrain.credits.commands import commands as credits_commands
+from arenabrain.settings import SettingsError, read_environment
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="arenabrain: Forecaster Arena and CreditBrain."
@@ -33,27 +35,114 @@ def serve(
         str | None, typer.Option("--host", help="Listen address (default HOST).")
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Listen port (default PORT).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help="Sandbox mode: how many times faster than the wall the world's clock runs "
+            "(default 60, a cohort within a minute; 1: real time; 0: it stands still).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP service (and, when SCHEDULER_ENABLED, the scheduler)."""
     import uvicorn
 
     from arenabrain.app import create_app
     from arenabrain.db.backup import BackupUnsupported, serving, sqlite_path
+    from arenabrain.demo.serving import DEFAULT_SPEED, serve_sandbox, speed_problem
 
     overrides = {"SANDBOX": "true"} if sandbox else {}
     settings = settings_or_exit(**overrides)
-    application = create_app(settings)
+    if settings.sandbox:
+        settings = settings_or_exit(**sandbox_defaults(overrides, speed))
+    if speed is not None and not settings.sandbox:
+        exit_with("--speed: the world's clock exists in sandbox mode only (--sandbox)")
+    problem = speed_problem(DEFAULT_SPEED if speed is None else speed)
+    if problem:
+        exit_with(problem)
     held: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     with contextlib.suppress(BackupUnsupported):
         held = serving(sqlite_path(settings.resolved_database_url()))
     with held:  # `arenabrain restore` refuses while this is held
+        if settings.sandbox:
+            serve_sandbox(
+                settings,
+                host or settings.host,
+                port or settings.port,
+                DEFAULT_SPEED if speed is None else speed,
+                console,
+            )
+            return
         uvicorn.run(
-            application,
+            create_app(settings),
             host=host or settings.host,
             port=port or settings.port,
             log_config=None,
             access_log=False,
         )
+
+
+@app.command("demo")
+def demo(
+    weeks: Annotated[int, typer.Option("--weeks", help="Simulated weeks (1 to 52).")] = 4,
+    seed: Annotated[
+        int, typer.Option("--seed", help="The world's seed: the same seed, the same story.")
+    ] = 7,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed",
+            help="While serving afterwards, how many times faster than the wall the world's "
+            "clock runs (0: it stands still).",
+        ),
+    ] = 60.0,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after the summary; do not serve the API.")
+    ] = False,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Directory for the demo's database, backups and log (default: a new "
+            "temporary one; never DATABASE_PATH).",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Listen address (default HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Listen port (default PORT).")] = None,
+) -> None:
+    """Simulate weeks of both systems against the sandbox in about a minute, print what
+    happened, then serve the API on the simulated state until interrupted."""
+    from arenabrain.demo.run import DemoOptions, DemoRefused, run_demo
+    from arenabrain.demo.serving import speed_problem
+
+    problem = speed_problem(speed)
+    if problem:
+        exit_with(problem)
+    options = DemoOptions(weeks, seed, speed, not no_serve, directory, host, port)
+    try:
+        run_demo(options, read_environment(), console)
+    except SettingsError as exc:
+        exit_with(str(exc))
+    except DemoRefused as exc:
+        exit_with(f"demo: {exc}")
+
+
+def sandbox_defaults(overrides: dict[str, str], speed: float | None) -> dict[str, str]:
+    """Sandbox mode runs both systems, and a fast clock logs warnings only (its jobs fire
+    every few seconds), unless the environment says otherwise."""
+    environment = read_environment()
+    defaults = {"CREDITS_ENABLED": "true"}
+    if speed != 1:
+        defaults["LOG_LEVEL"] = "warn"
+    return {**{k: v for k, v in defaults.items() if k not in environment}, **overrides}
+
+
+def exit_with(message: str) -> NoReturn:
+    """Say what is wrong on stderr and stop with exit code 2 (bad usage or configuration)."""
+    print(message, file=sys.stderr)
+    raise typer.Exit(2)
 
 
 @app.command("migrate")

@@ -11,14 +11,16 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from arenabrain.clock import Clock, ScaledClock
 from arenabrain.context import Context
 from arenabrain.cron import crontab_trigger
 from arenabrain.db.service_models import SchedulerLease
@@ -98,6 +100,37 @@ async def run_job(ctx: Context, job: CronJob, lease: Lease | None = None) -> Any
         structlog.contextvars.unbind_contextvars("job")
 
 
+class PacedTrigger(BaseTrigger):  # type: ignore[misc]
+    """A crontab trigger on a `ScaledClock` (the sandbox's clock, running faster than the wall):
+    APScheduler waits on the wall clock, so each simulated fire time is handed to it as the wall
+    instant at which the scaled clock shows it."""
+
+    def __init__(self, trigger: BaseTrigger, clock: ScaledClock) -> None:
+        self.trigger = trigger
+        self.clock = clock
+
+    def __str__(self) -> str:
+        return f"{self.trigger} at {self.clock.speed:g}x"
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> Any:
+        simulated_now = self.clock.at_wall(now)
+        previous = None
+        if previous_fire_time is not None:
+            # Back to simulated time, on the whole second the crontab fired at: a microsecond
+            # lost in the conversion would make the crontab fire at the same time again.
+            moment = self.clock.at_wall(previous_fire_time)
+            previous = (moment + timedelta(microseconds=500_000)).replace(microsecond=0)
+            simulated_now = max(simulated_now, previous)
+        fire = self.trigger.get_next_fire_time(previous, simulated_now)
+        return None if fire is None else self.clock.wall_time(fire)
+
+
+def job_trigger(crontab: str, clock: Clock) -> BaseTrigger:
+    """The job's crontab on the wall clock, or paced by the sandbox's scaled clock."""
+    trigger = crontab_trigger(crontab)
+    return PacedTrigger(trigger, clock) if isinstance(clock, ScaledClock) else trigger
+
+
 class Scheduler:
     """APScheduler plus the lease keeper, started and stopped by the app's lifespan."""
 
@@ -115,7 +148,10 @@ class Scheduler:
         await self._keep_lease_once()
         for job in self.jobs.values():
             self.aps.add_job(
-                run_job, crontab_trigger(job.crontab), args=(self.ctx, job, self.lease), id=job.name
+                run_job,
+                job_trigger(job.crontab, self.ctx.clock),
+                args=(self.ctx, job, self.lease),
+                id=job.name,
             )
         self.aps.start()
         self._keeper = asyncio.create_task(self._keep_lease())

@@ -63,7 +63,16 @@ async def within_deadline(check: Awaitable[bool]) -> bool:
 
 
 def live_body(ctx: Context) -> dict[str, Any]:
-    return {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
+    return sandboxed(
+        ctx, {"status": "ok", "timestamp": iso_timestamp(ctx), "uptime": uptime_seconds()}
+    )
+
+
+def sandboxed(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """A health body, saying `sandbox: true` when the upstreams are the emulators."""
+    if ctx.settings.sandbox:
+        body["sandbox"] = True
+    return body
 
 
 @router.get("/health/live", response_model=None, responses=answers(Live))
@@ -98,7 +107,7 @@ async def ready(ctx: ContextDep) -> JSONResponse:
         "dependencies": {"openrouter": openrouter, "database": database},
         "responseTimeMs": round((time.perf_counter() - started) * 1000),
     }
-    return JSONResponse(body, 200 if healthy else 503)
+    return JSONResponse(sandboxed(ctx, body), 200 if healthy else 503)
 
 
 IntegrityCheck = RootModel[dict[str, str]]
@@ -163,6 +172,4 @@ async def arena_health(ctx: ContextDep) -> JSONResponse:
         "timestamp": iso_timestamp(ctx),
         "checks": checks,
     }
-    if settings.sandbox:
-        body["sandbox"] = True
-    return JSONResponse(body, 200 if healthy else 503)
+    return JSONResponse(sandboxed(ctx, body), 200 if healthy else 503)
