@@ -1,19 +1,33 @@
-# Two commands matter: `make run` (the service on SQLite and the sandbox) and `make test`.
+# The commands that matter: `make demo` (four simulated weeks of both systems against the
+# sandbox, then the API on that state), `make run` (the service on the sandbox, its clock at 60x)
+# and `make test`. Each creates .venv and installs what it needs on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEMO_ARGS ?=
 
-.PHONY: run test lint typecheck bench migrate clean
+.PHONY: demo run test lint typecheck bench migrate clean
 
+# The service alone (what the demo and `run` need).
+$(RUN_STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(RUN_STAMP)
+
+# The service and the test, lint and type-check tools.
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
-	SANDBOX=true $(BIN)/arenabrain serve
+demo: $(RUN_STAMP)
+	$(BIN)/arenabrain demo $(DEMO_ARGS)
+
+run: $(RUN_STAMP)
+	$(BIN)/arenabrain serve --sandbox
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2 --cov=arenabrain --cov-report=term:skip-covered

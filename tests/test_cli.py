@@ -68,3 +68,26 @@ def test_serve_sandbox_in_production_exits_with_code_2_and_says_why(
     result = runner.invoke(app, ["serve", "--sandbox"])
     assert result.exit_code == 2
     assert "SANDBOX: sandbox mode" in result.output and "APP_ENV=production" in result.output
+
+
+def test_demo_in_production_exits_with_code_2_says_why_and_creates_nothing(
+    env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    for secret in ("CRON_SECRET", "ADMIN_PASSWORD", "ADMIN_SESSION_SECRET", "OPENROUTER_API_KEY"):
+        monkeypatch.setenv(secret, "set")
+    result = runner.invoke(app, ["demo", "--no-serve", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 2
+    assert "SANDBOX: sandbox mode" in result.output and "APP_ENV=production" in result.output
+    assert not (tmp_path / "demo").exists() and not env.exists()
+
+
+def test_serve_speed_outside_sandbox_mode_exits_with_code_2(env: Path) -> None:
+    result = runner.invoke(app, ["serve", "--speed", "60"])
+    assert result.exit_code == 2
+    assert "--speed: the world's clock exists in sandbox mode only" in result.output
+
+
+def test_serve_sandbox_refuses_a_speed_out_of_range(env: Path) -> None:
+    result = runner.invoke(app, ["serve", "--sandbox", "--speed", "20000"])
+    assert result.exit_code == 2 and "--speed must be between 0" in result.output

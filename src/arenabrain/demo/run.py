@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -20,7 +21,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from arenabrain.app import create_app
-from arenabrain.demo.serving import base_url, port_problem, serve_app, try_lines
+from arenabrain.demo.serving import (
+    LEAD_WALL_SECONDS,
+    base_url,
+    clock_line,
+    port_problem,
+    serve_app,
+    try_lines,
+)
 from arenabrain.demo.simulation import (
     Happenings,
     collect_over_http,
@@ -159,36 +167,58 @@ def run_demo(options: DemoOptions, environment: Mapping[str, str], console: Cons
     if options.serve and (problem := port_problem(host, port)):
         raise DemoRefused(problem)
     directory.mkdir(parents=True, exist_ok=True)
-    database = directory / DATABASE_NAME
-    with (directory / LOG_NAME).open("a", encoding="utf-8") as log:
+    log_path = directory / LOG_NAME
+    with log_path.open("a", encoding="utf-8") as log:
         configure_logging(settings.log_level, settings.secret_values(), stream=log)
-        demo = build_world(settings, options.seed)
-        console.print(
-            f"[bold]arenabrain demo[/bold] (sandbox): {plural(options.weeks, 'simulated week')}"
-            " from "
-            f"{demo.clock.now():%a %d %b %Y}, world seed {options.seed}\n"
-            f"  database {database}\n  log      {directory / LOG_NAME}\n  cadence  {CADENCE_NOTE}"
-        )
-        started = time.perf_counter()
-        story, summary = asyncio.run(run_weeks(settings, demo, options.weeks, console, log))
-        wall = time.perf_counter() - started
-        render_summary(console, summary, story, wall)
-        result = DemoResult(directory, database, story, summary, wall)
-        if not options.serve:
-            console.print(f"Look next (the API is not served: --no-serve):\n  sqlite3 {database}")
-            return result
-        serve_simulated(
-            options, settings_for_serving(directory, environment), demo, host, port, log, console
-        )
+        try:
+            return simulate_and_serve(options, environment, console, settings, log, (host, port))
+        finally:  # the log file closes: later lines go to stderr
+            configure_logging(settings.log_level, settings.secret_values(), stream=sys.stderr)
+
+
+def simulate_and_serve(
+    options: DemoOptions,
+    environment: Mapping[str, str],
+    console: Console,
+    settings: Settings,
+    log: TextIO,
+    address: tuple[str, int],
+) -> DemoResult:
+    directory = Path(settings.database_path).parent
+    database = Path(settings.database_path)
+    demo = build_world(settings, options.seed)
+    console.print(
+        f"[bold]arenabrain demo[/bold] (sandbox): {plural(options.weeks, 'simulated week')} "
+        f"from {demo.clock.now():%a %d %b %Y}, world seed {options.seed}\n"
+        f"  database {database}\n  log      {log.name}\n  cadence  {CADENCE_NOTE}"
+    )
+    started = time.perf_counter()
+    story, summary = asyncio.run(run_weeks(settings, demo, options.weeks, console, log))
+    wall = time.perf_counter() - started
+    render_summary(console, summary, story, wall)
+    result = DemoResult(directory, database, story, summary, wall)
+    if not options.serve:
+        console.print("Look next (the API is not served: --no-serve):")
+        for line in look_lines(database, Path(log.name)):
+            console.print(line, highlight=False, soft_wrap=True)
+        return result
+    serving = demo_settings(directory, environment, scheduler=True)
+    serve_simulated(options, story, serving, demo, *address, log, console)
     return result
 
 
-def settings_for_serving(directory: Path, environment: Mapping[str, str]) -> Settings:
-    return demo_settings(directory, environment, scheduler=True)
+def look_lines(database: Path, log: Path) -> list[str]:
+    """What to look at without a server: the database with the runbooks' sqlite3, the log."""
+    return [
+        f'  sqlite3 {database} "SELECT cohort_number, status FROM cohorts ORDER BY started_at"',
+        f'  sqlite3 {database} "SELECT run_id, state, claimed_sol FROM runs ORDER BY started_at"',
+        f"  jq -c 'select(.level == \"error\")' {log}",
+    ]
 
 
 def serve_simulated(
     options: DemoOptions,
+    story: Happenings,
     settings: Settings,
     demo: DemoWorld,
     host: str,
@@ -196,15 +226,19 @@ def serve_simulated(
     log: TextIO,
     console: Console,
 ) -> None:
-    """Serve the simulated state, the world's clock running on at the chosen speed."""
+    """Serve the simulated state, the world's clock running on at the chosen speed from a wall
+    minute before the next cohort (never before the last instant simulated)."""
+    lead = timedelta(seconds=LEAD_WALL_SECONDS * options.speed)
+    demo.clock.set(max(story.last or story.start, story.end - lead))
     demo.clock.run(options.speed)
     url = base_url(host, port)
-    pace = "stands still" if options.speed == 0 else f"runs on at {options.speed:g}x the wall clock"
     console.print(
-        f"Serving the simulated state at [bold]{url}[/bold]; the world's clock {pace} with the "
-        "scheduler (Ctrl-C stops). Every response carries X-Arenabrain-Sandbox: true. Try:"
+        f"Serving the simulated state at [bold]{url}[/bold] with the scheduler (Ctrl-C stops); "
+        "every response carries X-Arenabrain-Sandbox: true."
     )
-    for line in try_lines(settings, url, str(demo_database(settings))):
+    console.print(clock_line(demo, options.speed), highlight=False, soft_wrap=True)
+    console.print("Try:")
+    for line in try_lines(settings, url, settings.database_path):
         console.print(line, highlight=False, soft_wrap=True)
     app = create_app(
         settings,
@@ -214,8 +248,4 @@ def serve_simulated(
         log_stream=log,
     )
     serve_app(app, host, port)
-    console.print(f"Stopped. The database stays at {demo_database(settings)}.")
-
-
-def demo_database(settings: Settings) -> Path:
-    return Path(settings.database_path)
+    console.print(f"Stopped. The database stays at {settings.database_path}.")

@@ -136,7 +136,8 @@ def clock_line(demo: DemoWorld, speed: float) -> str:
         )
     if speed == 1:
         return (
-            f"  world      seed {demo.seed}; its clock is the real one ({now:%a %d %b %H:%M} UTC)"
+            f"  world      seed {demo.seed}; its clock runs at the wall's pace, now "
+            f"{now:%a %d %b %H:%M} UTC"
         )
     sunday = next_sunday(now)
     wait = (sunday - now).total_seconds() / speed

@@ -55,6 +55,7 @@ class Happenings:
     start: datetime
     end: datetime
     instants: int = 0
+    last: datetime | None = None  # the last instant a job ran at
     job_runs: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     cohorts_started: int = 0
@@ -113,6 +114,7 @@ async def simulate(
         demo.clock.set(max(moment, demo.clock.now()))  # waits may have moved it on already
         reporter.tick(moment, [job.name for job in due])
         story.instants += 1
+        story.last = moment
         for job in due:
             result = await _run(ctx, job, story, moment)
             if job.name == "credits-scheduled-runs" and isinstance(result, dict):
