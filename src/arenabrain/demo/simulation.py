@@ -56,6 +56,7 @@ class Happenings:
     end: datetime
     instants: int = 0
     last: datetime | None = None  # the last instant a job ran at
+    pool_credits: float = 0.0  # the OpenRouter credits the operator funded (bounds allocations)
     job_runs: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     cohorts_started: int = 0
@@ -103,7 +104,7 @@ async def simulate(
     start = demo.clock.now()
     end = start + timedelta(weeks=weeks)
     listed = tuple(jobs) if jobs is not None else demo_jobs()
-    story = Happenings(start=start, end=end)
+    story = Happenings(start=start, end=end, pool_credits=demo.setup.openrouter_credits)
     story.strategy_id = await create_strategy(ctx, demo)
     last = start
     week_runs: list[RunView] = []

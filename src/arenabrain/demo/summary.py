@@ -216,7 +216,9 @@ def render_summary(console: Console, summary: Summary, story: Happenings, wall_s
         f"{_amount(stats.total_claimed_sol, 3)} SOL claimed, "
         f"{_amount(stats.total_swapped_usdc, 2)} USDC swapped, "
         f"${_amount(stats.total_allocated_usd, 2)} allocated; {totals['keys']} holder keys "
-        f"({stats.total_keys_updated} top-ups), {totals['usage_snapshots']} usage readings."
+        f"({stats.total_keys_updated} top-ups), {totals['usage_snapshots']} usage readings. "
+        f"Allocations stay within the ${story.pool_credits:,.0f} of OpenRouter credits the "
+        "operator funded (less the reserve) and each key's cap."
     )
     if story.collected is not None:
         got = story.collected
