@@ -109,7 +109,10 @@ async def test_a_key_holds_one_pending_intent_and_an_allocation_is_held_once(cct
 
 async def crash_during_a_top_up(make_ctx, world, clock, *, applied: bool):
     """A first run gives everyone a key; a second run dies at its first PATCH, after OpenRouter
-    applied it or before it was sent. Returns the context, the crashed run and the keys."""
+    applied it or before it was sent. Returns the context, the crashed run, the keys, the
+    intent of that PATCH and how many other holders' intents the crash left PENDING (holders
+    whose intent was committed, in the same group or the next, and whose PATCH was never
+    sent: the crash stopped them)."""
     ctx = await make_ctx()
     strategy = await make_strategy(ctx, key_config={"default_limit_usd": 100, "limit_reset": None})
     assert (await runs.start_run(ctx, strategy.strategy_id, "api")).state == "COMPLETE"
@@ -124,15 +127,26 @@ async def crash_during_a_top_up(make_ctx, world, clock, *, applied: bool):
         world.keys.faults.crash_at("update_key", 1)
     else:
         world.keys.faults.fail("update_key", Crash("before the PATCH was sent"))
+    patched: list[str] = []
+    update_key = world.keys.update_key
+
+    async def recording_update_key(key_hash, **changes):
+        patched.append(key_hash)
+        return await update_key(key_hash, **changes)
+
+    world.keys.update_key = recording_update_key
     clock.advance(seconds=1)
     with pytest.raises(Crash):
         await runs.start_run(ctx, strategy.strategy_id, "api")
+    world.keys.update_key = update_key
+    assert len(patched) == 1  # the crash stopped every other holder before its PATCH
     async with ctx.db.read() as session:
         crashed = (await runs.listing(session, strategy.strategy_id))[0]
-        (intent,) = await session.scalars(select(KeyMutation))
-    assert intent.status == "PENDING" and intent.run_id == crashed.run_id
+        intents = list(await session.scalars(select(KeyMutation)))
+    assert {(i.status, i.run_id) for i in intents} == {("PENDING", crashed.run_id)}
+    (intent,) = [i for i in intents if i.key_hash == patched[0]]
     clock.advance(seconds=LOCK_TTL.total_seconds() + 60)
-    return await make_ctx(), crashed, keys, intent
+    return await make_ctx(), crashed, keys, intent, len(intents) - 1
 
 
 async def limits_and_due(ctx, world, keys):
@@ -148,7 +162,7 @@ async def limits_and_due(ctx, world, keys):
 async def test_the_resume_settles_its_own_unfinished_top_up_and_owes_nothing_twice(
     make_ctx, world, clock, applied
 ) -> None:
-    ctx, crashed, keys, intent = await crash_during_a_top_up(
+    ctx, crashed, keys, intent, stopped = await crash_during_a_top_up(
         make_ctx, world, clock, applied=applied
     )
     patches = world.keys.faults.calls["update_key"]
@@ -160,13 +174,15 @@ async def test_the_resume_settles_its_own_unfinished_top_up_and_owes_nothing_twi
         settled = await session.get(KeyMutation, intent.id)
         statuses = sorted(m.status for m in await session.scalars(select(KeyMutation)))
     top_ups = 3
+    # The holders the crash stopped before their PATCH are owed their top-up: NOT_APPLIED,
+    # then given once by a new intent.
     if applied:
         assert settled.status == "APPLIED"
-        assert statuses == ["APPLIED"] * top_ups
+        assert statuses == ["APPLIED"] * top_ups + ["NOT_APPLIED"] * stopped
         assert world.keys.faults.calls["update_key"] == patches + top_ups - 1
     else:
         assert settled.status == "NOT_APPLIED"
-        assert statuses == ["APPLIED"] * top_ups + ["NOT_APPLIED"]
+        assert statuses == ["APPLIED"] * top_ups + ["NOT_APPLIED"] * (1 + stopped)
         assert world.keys.faults.calls["update_key"] == patches + top_ups
     status = await runs.run_status(ctx, run_id=crashed.run_id)
     action = "provision:topup" if applied else "provision:topup-not-applied"
@@ -178,7 +194,7 @@ async def test_the_resume_settles_its_own_unfinished_top_up_and_owes_nothing_twi
 async def test_a_limit_changed_by_someone_else_is_unknown_and_never_topped_up_again(
     make_ctx, world, clock
 ) -> None:
-    ctx, crashed, _, intent = await crash_during_a_top_up(make_ctx, world, clock, applied=True)
+    ctx, crashed, _, intent, _ = await crash_during_a_top_up(make_ctx, world, clock, applied=True)
     world.keys.keys[intent.key_hash].limit = D(42)  # an operator set it in the dashboard
     patches = world.keys.faults.calls["update_key"]
     resumed = await runs.resume_run(ctx, crashed.run_id, "cli")

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from arenabrain.clients.openrouter.keys import OpenRouterKeys
 from arenabrain.clock import FrozenClock
@@ -213,3 +214,50 @@ async def test_provisioning_serves_holders_concurrently_within_the_bound(
     assert run.keys_provisioned == 33
     assert world.keys.faults.calls["create_key"] == 33  # each holder's key made once
     assert peak == bound
+
+
+async def test_a_holder_waiting_for_its_commit_gives_up_its_request_place_within_a_bound(
+    make_ctx, world, monkeypatch
+) -> None:
+    """Journal commits slower than OpenRouter: requests go on at the bound meanwhile, and the
+    keys created but not yet recorded (a crash's orphans) stay within twice the bound."""
+    from arenabrain.credits.phases.base import PhaseContext
+
+    bound = 2
+    for n in range(4, 34):
+        world.holders.hold(wallet(n), 10 + n)
+    ctx = await make_ctx(PROVISIONING_CONCURRENCY=str(bound))
+    strategy = await make_strategy(ctx, distribution_top_n=40)
+    created = recorded = in_flight = peak_requests = peak_unrecorded = 0
+    create = world.keys.create_key
+
+    async def timed_create(*args, **kwargs):
+        nonlocal created, in_flight, peak_requests, peak_unrecorded
+        in_flight += 1
+        peak_requests = max(peak_requests, in_flight)
+        try:
+            await asyncio.sleep(0.005)
+            key = await create(*args, **kwargs)
+        finally:
+            in_flight -= 1
+        created += 1
+        peak_unrecorded = max(peak_unrecorded, created - recorded)
+        return key
+
+    unit_of_work = PhaseContext._unit_of_work
+
+    async def slow_unit_of_work(self, write):
+        await asyncio.sleep(0.03)  # a slow disk: each commit takes a while
+        result = await unit_of_work(self, write)
+        nonlocal recorded
+        async with ctx.db.read() as session:
+            recorded = len(list(await session.scalars(select(UserKey.key_id))))
+        return result
+
+    world.keys.create_key = timed_create
+    monkeypatch.setattr(PhaseContext, "_unit_of_work", slow_unit_of_work)
+    run = await runs.start_run(ctx, strategy.strategy_id, "api")
+    assert run.state == "COMPLETE", run.error
+    assert run.keys_provisioned == 33 == world.keys.faults.calls["create_key"]
+    assert peak_requests == bound
+    assert bound < peak_unrecorded <= 2 * bound

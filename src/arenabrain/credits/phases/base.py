@@ -9,6 +9,7 @@ small unit, so a crash right after it loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,7 +68,15 @@ class PhaseContext:
         Rows the write staged (`credits/staged.py`) are written at its end, in the same unit.
         Each journal write also refreshes the run lock and the phase's resource locks (a
         heartbeat during long phases) and stops the phase with LockLost when another process
-        has taken one of them over."""
+        has taken one of them over.
+
+        A unit of work that has begun is finished (committed, or rolled back on its own error)
+        even when the caller is cancelled meanwhile: cancelled halfway, the driver's connection
+        would be dropped inside its transaction and keep SQLite's write lock until it is
+        garbage-collected, blocking every other writer."""
+        return await asyncio.shield(self._unit_of_work(write))
+
+    async def _unit_of_work(self, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
         from arenabrain.credits import locks
 
         async with self.ctx.db.write() as session:

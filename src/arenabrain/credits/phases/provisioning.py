@@ -174,10 +174,16 @@ class GroupCommit(PhaseContext):
     async def journal(self, write: Write[T]) -> T:
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self.queued.append((write, done))
-        async with self.writes:
-            if not done.done():  # nobody committed it while this holder waited: commit all
-                group, self.queued = self.queued, []
-                await self._commit(group)
+        try:
+            async with self.writes:
+                if not done.done():  # nobody committed it while this holder waited: commit all
+                    group, self.queued = self.queued, []
+                    # Shielded: a cancelled leader still settles every write of its group.
+                    await asyncio.shield(self._commit(group))
+        except asyncio.CancelledError:
+            # The write may still be committed by a group; nobody is left to read its outcome.
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise
         return done.result()
 
     async def _commit(self, group: list[tuple[Write[Any], asyncio.Future[Any]]]) -> None:
