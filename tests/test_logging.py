@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import sys
+from typing import Any
 
 import httpx
 import structlog
 
-from arenabrain.logging import configure_logging, get_logger
+from arenabrain.logging import STDERR, configure_logging, get_logger
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -89,3 +92,29 @@ async def test_access_line_per_request(client: httpx.AsyncClient, capsys) -> Non
     }
     assert line["res"] == {"statusCode": 200}
     assert isinstance(line["responseTime"], float)
+
+
+def test_default_output_follows_the_process_stdout_even_after_a_swapped_one_closes(
+    monkeypatch: Any,
+) -> None:
+    # A command run under a test runner (or any caller) may configure logging while sys.stdout is
+    # a temporary stream that closes afterwards; later lines must go to the stdout of the moment.
+    swapped, later = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", swapped)
+    configure_logging("info")
+    swapped.close()
+    monkeypatch.setattr(sys, "stdout", later)
+    get_logger().info("after the swap")
+    assert json.loads(later.getvalue())["msg"] == "after the swap"
+    logging.getLogger("alembic").info("a library line")
+    assert "a library line" in later.getvalue()
+
+
+def test_the_stderr_target_follows_the_process_stderr(monkeypatch: Any) -> None:
+    swapped, later = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", swapped)
+    configure_logging("info", stream=STDERR)
+    swapped.close()
+    monkeypatch.setattr(sys, "stderr", later)
+    get_logger().info("to stderr")
+    assert json.loads(later.getvalue())["msg"] == "to stderr"

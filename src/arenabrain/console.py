@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arenabrain.context import Context
-from arenabrain.logging import configure_logging
+from arenabrain.logging import STDERR, configure_logging
 from arenabrain.settings import Settings, SettingsError, load_settings, read_environment
 
 console = Console()
@@ -43,7 +43,7 @@ def run_with_context(
     from arenabrain.runtime import open_context
 
     settings = settings or settings_or_exit()
-    configure_logging(settings.log_level, settings.secret_values(), stream=sys.stderr)
+    configure_logging(settings.log_level, settings.secret_values(), stream=STDERR)
 
     async def main() -> T:
         async with open_context(settings) as ctx:

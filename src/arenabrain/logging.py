@@ -89,6 +89,27 @@ def _shape(_logger: Any, method: str, event: MutableMapping[str, Any]) -> Mutabl
 _current_level = logging.INFO
 
 
+class _ProcessStream:
+    """`sys.stdout` or `sys.stderr` as it is at each write, not as it was when logging was
+    configured: a caller that swapped in a temporary stream (a test runner, a CLI runner) may
+    close it, and a line logged after that must still land."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        stream: TextIO = getattr(sys, self.name)
+        return stream.write(text)
+
+    def flush(self) -> None:
+        stream: TextIO = getattr(sys, self.name)
+        stream.flush()
+
+
+STDOUT: Any = _ProcessStream("stdout")
+STDERR: Any = _ProcessStream("stderr")
+
+
 def configure_logging(
     level: str = "info", secrets: Iterable[str] = (), stream: TextIO | None = None
 ) -> None:
@@ -96,7 +117,7 @@ def configure_logging(
     global _current_level
     _current_level = LEVELS.get(level, logging.INFO)
     redactor.update(secrets)
-    output = stream or sys.stdout
+    output = stream or STDOUT
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from arenabrain.demo.simulation import (
 from arenabrain.demo.summary import Summary, gather_summary, render_summary
 from arenabrain.demo.timeline import CADENCE_NOTE, demo_jobs, fire_times
 from arenabrain.demo.world import DemoWorld, build_world
-from arenabrain.logging import configure_logging
+from arenabrain.logging import STDERR, configure_logging
 from arenabrain.runtime import open_context
 from arenabrain.settings import Settings, load_settings
 
@@ -173,7 +172,7 @@ def run_demo(options: DemoOptions, environment: Mapping[str, str], console: Cons
         try:
             return simulate_and_serve(options, environment, console, settings, log, (host, port))
         finally:  # the log file closes: later lines go to stderr
-            configure_logging(settings.log_level, settings.secret_values(), stream=sys.stderr)
+            configure_logging(settings.log_level, settings.secret_values(), stream=STDERR)
 
 
 def simulate_and_serve(
