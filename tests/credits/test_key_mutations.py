@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from arenabrain.clients.openrouter.keys import OpenRouterKey
-from arenabrain.credits import runs
+from arenabrain.credits import runs, staged
 from arenabrain.credits.locks import LOCK_TTL
 from arenabrain.credits.models import AllocationSnapshot, KeyMutation, UserKey
-from arenabrain.credits.mutations import Outcome, outcome, record_intent, settle
+from arenabrain.credits.mutations import Intent, Outcome, outcome, stage_intent, stage_settle
 from tests.credits.conftest import make_strategy
 from tests.credits.fakes import Crash, wallet
 
@@ -76,7 +76,7 @@ async def test_a_key_holds_one_pending_intent_and_an_allocation_is_held_once(cct
     strategy_id, plan = await a_run_with_a_plan(cctx, world)
     snap = next(iter(plan.values()))
 
-    def intent(**changes):
+    def intent(**changes) -> Intent:
         values = {
             "key_hash": "hash-1",
             "strategy_id": strategy_id,
@@ -88,23 +88,29 @@ async def test_a_key_holds_one_pending_intent_and_an_allocation_is_held_once(cct
             "after": D(15),
             "now": NOW,
         } | changes
-        return lambda session: record_intent(session, **values)
+        return Intent.new(**values)
 
-    async with cctx.db.write() as session:
-        first = await intent()(session)
+    async def record(written: Intent) -> None:
+        async with cctx.db.write() as session:
+            stage_intent(session, written, NOW)
+            await staged.write_staged(session)
+
+    async def settle(written: Intent) -> Outcome:
+        async with cctx.db.write() as session:
+            result = stage_settle(session, written, key(D(15)), "run-x", NOW)
+            await staged.write_staged(session)
+        return result
+
+    first = intent()
+    await record(first)
     with pytest.raises(IntegrityError):  # a second PENDING intent on the same key
-        async with cctx.db.write() as session:
-            await intent(snapshot_id=plan[sorted(plan)[1]].snapshot_id)(session)
-    async with cctx.db.write() as session:
-        row = await session.get(KeyMutation, first)
-        assert settle(row, key(D(15)), "run-x", NOW) is Outcome.APPLIED
-        with pytest.raises(ValueError, match="already APPLIED"):
-            settle(row, key(D(15)), "run-x", NOW)
+        await record(intent(snapshot_id=plan[sorted(plan)[1]].snapshot_id))
+    assert await settle(first) is Outcome.APPLIED
+    with pytest.raises(staged.StagedRowsMissing):  # already APPLIED: never settled twice
+        await settle(first)
     with pytest.raises(IntegrityError):  # the same allocation again, on any key
-        async with cctx.db.write() as session:
-            await intent(key_hash="hash-2", before=D(15), after=D(20))(session)
-    async with cctx.db.write() as session:  # a settled key takes its next intent
-        await intent(snapshot_id=plan[sorted(plan)[1]].snapshot_id)(session)
+        await record(intent(key_hash="hash-2", before=D(15), after=D(20)))
+    await record(intent(snapshot_id=plan[sorted(plan)[1]].snapshot_id))  # a settled key's next
 
 
 async def crash_during_a_top_up(make_ctx, world, clock, *, applied: bool):

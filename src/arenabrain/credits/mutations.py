@@ -154,36 +154,6 @@ def settlement(
 # --- repository ------------------------------------------------------------------------------
 
 
-async def record_intent(
-    session: AsyncSession,
-    *,
-    key_hash: str,
-    strategy_id: str,
-    holder_wallet: str,
-    run_id: str,
-    snapshot_id: str,
-    allocated_cents: int,
-    before: Decimal,
-    after: Decimal,
-    now: datetime,
-) -> str:
-    """Write a PENDING intent (its own unit of work, before the PATCH); returns its id."""
-    intent = Intent.new(
-        key_hash=key_hash,
-        strategy_id=strategy_id,
-        holder_wallet=holder_wallet,
-        run_id=run_id,
-        snapshot_id=snapshot_id,
-        allocated_cents=allocated_cents,
-        before=before,
-        after=after,
-        now=now,
-    )
-    session.add(KeyMutation(**intent.row(now)))
-    await session.flush()
-    return intent.id
-
-
 def stage_intent(session: AsyncSession, intent: Intent, now: datetime) -> None:
     """Write a PENDING intent with the unit of work's other staged rows (`staged`)."""
     staged.insert(session, KeyMutation, intent.row(now))
@@ -204,18 +174,6 @@ async def pending_for_holder(
         .execution_options(populate_existing=True)
     )
     return list(rows)
-
-
-def settle(
-    intent: KeyMutation, key: OpenRouterKey | None, settled_by_run: str, now: datetime
-) -> Outcome:
-    """Settle a PENDING intent from the key's state; returns (and stores) the outcome."""
-    if intent.status != Outcome.PENDING.value:
-        raise ValueError(f"key mutation {intent.id} is already {intent.status}")
-    result, columns = settlement(Intent.of(intent), key, settled_by_run, now)
-    for column, value in columns.items():
-        setattr(intent, column, value)
-    return result
 
 
 _JOURNAL = cast(Table, KeyMutation.__table__)
