@@ -5,13 +5,14 @@ of `fakes.World`, with sleeps that never wait."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from solders.keypair import Keypair
 from sqlalchemy import func, select
 
 from arenabrain.clock import FrozenClock
@@ -19,11 +20,36 @@ from arenabrain.context import Context
 from arenabrain.credits import runs, strategies
 from arenabrain.credits.schemas import StrategyCreate, StrategyView
 from arenabrain.runtime import open_context
+from arenabrain.sandbox import Sandbox
 from arenabrain.settings import Settings
 from tests.conftest import FakeSleep, api_headers
 from tests.credits.fakes import FEE_MINT_A, FEE_MINT_B, MINT, OWNER, World, wallet
 
 KEK = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM="  # 32 bytes, base64
+# The signer of runs against the sandbox emulators (they check its real signatures).
+SANDBOX_SIGNER = Keypair.from_seed(bytes([42] * 32))
+
+
+@asynccontextmanager
+async def sandbox_credit_context(
+    make_settings: Callable[..., Settings], clock: FrozenClock, sandbox: Sandbox
+) -> AsyncIterator[Context]:
+    """A CreditBrain context over the sandbox emulators, signing as SANDBOX_SIGNER, with no
+    daily run cap."""
+    settings = make_settings(
+        KEY_ENCRYPTION_KEY=KEK,
+        BAGS_API_KEY="bags-key",
+        HELIUS_API_KEY="helius-key",
+        OPENROUTER_MANAGEMENT_KEY="mgmt-key",
+        SIGNER_PRIVATE_KEY=str(SANDBOX_SIGNER),
+        MAX_DAILY_RUNS="0",
+    )
+    async with open_context(
+        settings, clock=clock, transports=sandbox.transports(), sleep=FakeSleep()
+    ) as opened:
+        yield replace(opened, sandbox=sandbox)
+
+
 CREDITS_ENV = {"KEY_ENCRYPTION_KEY": KEK}
 HOLDER_A, HOLDER_B, HOLDER_C = wallet(1), wallet(2), wallet(3)
 

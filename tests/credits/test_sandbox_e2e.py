@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from solders.keypair import Keypair
 from sqlalchemy import select
 
 from arenabrain.clients.solana import USDC_MINT
@@ -29,10 +28,10 @@ from arenabrain.sandbox import openrouter as openrouter_emulator
 from arenabrain.sandbox import solana as chain
 from arenabrain.settings import Settings
 from tests.conftest import FakeSleep
-from tests.credits.conftest import KEK, make_strategy
+from tests.credits.conftest import KEK, SANDBOX_SIGNER, make_strategy, sandbox_credit_context
 from tests.credits.fakes import Crash, wallet
 
-OWNER_KEY = Keypair.from_seed(bytes([42] * 32))
+OWNER_KEY = SANDBOX_SIGNER
 OWNER = str(OWNER_KEY.pubkey())
 MINT = wallet(210)
 FEE_MINT_A, FEE_MINT_B = wallet(211), wallet(212)
@@ -43,18 +42,7 @@ TOTAL = 1_500_000_003
 async def sctx(
     make_settings: Callable[..., Settings], clock: FrozenClock, sandbox: Sandbox
 ) -> AsyncIterator[Context]:
-    settings = make_settings(
-        KEY_ENCRYPTION_KEY=KEK,
-        BAGS_API_KEY="bags-key",
-        HELIUS_API_KEY="helius-key",
-        OPENROUTER_MANAGEMENT_KEY="mgmt-key",
-        SIGNER_PRIVATE_KEY=str(OWNER_KEY),
-        MAX_DAILY_RUNS="0",
-    )
-    async with open_context(
-        settings, clock=clock, transports=sandbox.transports(), sleep=FakeSleep()
-    ) as opened:
-        ctx = replace(opened, sandbox=sandbox)
+    async with sandbox_credit_context(make_settings, clock, sandbox) as ctx:
         world = sandbox.world
         chain.set_balance(world, OWNER, 100_000_000)  # 0.1 SOL for fees
         bags_emulator.add_claimable_position(world, OWNER, FEE_MINT_A, 1_000_000_000)

@@ -7,7 +7,6 @@ over that world, and the usage poll seeing the keys move."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from solders.keypair import Keypair
 from sqlalchemy import select
 
 from arenabrain.clients.solana import BURN_ADDRESS, LAMPORTS_PER_SOL
@@ -25,15 +23,13 @@ from arenabrain.credits import runs
 from arenabrain.credits.models import HolderSnapshot, UsageSnapshot, UserKey
 from arenabrain.credits.usage import poll_usage
 from arenabrain.credits.wallets import ineligible_reason
-from arenabrain.runtime import open_context
 from arenabrain.sandbox import Sandbox, World, WorldSetup, configure_demo_world
 from arenabrain.sandbox import bags as bags_emulator
 from arenabrain.sandbox import openrouter as openrouter_emulator
 from arenabrain.sandbox import solana as chain
 from arenabrain.sandbox.scenario import sandbox_owner_wallet
 from arenabrain.settings import Settings
-from tests.conftest import FakeSleep
-from tests.credits.conftest import KEK, make_strategy
+from tests.credits.conftest import SANDBOX_SIGNER, make_strategy, sandbox_credit_context
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -204,7 +200,7 @@ async def test_keys_do_not_move_in_a_world_that_did_not_ask_for_it(clock: Frozen
 
 # --- one real CreditBrain run over the world ---------------------------------------------------
 
-OWNER_KEY = Keypair.from_seed(bytes([42] * 32))
+OWNER_KEY = SANDBOX_SIGNER
 OWNER = str(OWNER_KEY.pubkey())
 
 
@@ -212,18 +208,8 @@ OWNER = str(OWNER_KEY.pubkey())
 async def sctx(
     make_settings: Callable[..., Settings], clock: FrozenClock, sandbox: Sandbox
 ) -> AsyncIterator[Context]:
-    settings = make_settings(
-        KEY_ENCRYPTION_KEY=KEK,
-        BAGS_API_KEY="bags-key",
-        HELIUS_API_KEY="helius-key",
-        OPENROUTER_MANAGEMENT_KEY="mgmt-key",
-        SIGNER_PRIVATE_KEY=str(OWNER_KEY),
-        MAX_DAILY_RUNS="0",
-    )
-    async with open_context(
-        settings, clock=clock, transports=sandbox.transports(), sleep=FakeSleep()
-    ) as opened:
-        yield replace(opened, sandbox=sandbox)
+    async with sandbox_credit_context(make_settings, clock, sandbox) as opened:
+        yield opened
 
 
 async def test_a_real_run_claims_the_accrued_fees_and_the_keys_then_see_use(
