@@ -222,17 +222,24 @@ def wait_until_live(server: Server, deadline_s: float = 60.0) -> None:
 
 
 def prepare(server: Server) -> None:
-    """Log in and make sure this week's cohort exists (any day of the week: `force`)."""
+    """Log in, sync the markets and make sure this week's cohort exists (any day of the week:
+    `force`): the state a deployed service is in, whichever section's test runs first (the
+    tests of this module may run on different workers, each with its own servers)."""
     login = httpx.post(f"{server.base}/api/admin/login", json={"password": ADMIN_PASSWORD})
     assert login.status_code == 200, login.text
     server.cookie = login.cookies["forecaster_admin"]
-    started = httpx.post(
-        f"{server.base}/api/admin/action",
-        json={"action": "start-cohort", "force": True},
-        cookies={"forecaster_admin": server.cookie},
-    )
-    assert started.status_code == 200 and started.json()["success"], started.text
-    server.cohort_id = started.json()["cohort_id"]
+
+    def action(body: dict[str, Any]) -> dict[str, Any]:
+        answer = httpx.post(
+            f"{server.base}/api/admin/action",
+            json=body,
+            cookies={"forecaster_admin": server.cookie},
+        )
+        assert answer.status_code == 200 and answer.json()["success"], answer.text
+        return dict(answer.json())
+
+    action({"action": "sync-markets"})
+    server.cohort_id = action({"action": "start-cohort", "force": True})["cohort_id"]
 
 
 def stop(servers: list[Server]) -> None:
